@@ -1,0 +1,160 @@
+// Test rig: the GitHub Actions cache service, protocol v2 (twirp JSON), in front
+// of a real Azurite blob store. The real `@actions/cache` client talks to it
+// when ACTIONS_CACHE_SERVICE_V2 and ACTIONS_RESULTS_URL point here.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { startAzurite } from './azurite.js'
+
+const PREFIX = '/twirp/github.actions.results.api.v1.CacheService/'
+
+export interface Entry {
+  key: string
+  version: string
+  blob: string
+  sizeBytes: number
+  finalized: boolean
+  /** Creation order; larger is newer. */
+  seq: number
+}
+
+export interface CacheService {
+  url: string
+  /** Environment that makes `@actions/cache` use this service. */
+  env: Record<string, string>
+  entries(): Entry[]
+  /** Answer the next `count` twirp calls with `status` (500, 429, …). */
+  failNext(status: number, count?: number): void
+  /** Every twirp method called, in order. */
+  calls: string[]
+  stop(): Promise<void>
+}
+
+export async function startCacheService(): Promise<CacheService> {
+  const azurite = await startAzurite()
+  const entries: Entry[] = []
+  const calls: string[] = []
+  let failures: { status: number; count: number } = { status: 0, count: 0 }
+  let seq = 0
+
+  const server = createServer((req, res) => {
+    void readJson(req).then(
+      body => {
+        const method = (req.url ?? '').startsWith(PREFIX)
+          ? (req.url ?? '').slice(PREFIX.length)
+          : ''
+        calls.push(method)
+        if (failures.count > 0) {
+          failures.count--
+          return send(res, failures.status, { code: 'unavailable', msg: 'injected failure' })
+        }
+        const handler = handlers[method]
+        if (!handler) return send(res, 404, { code: 'bad_route', msg: `no method ${method}` })
+        const [status, answer] = handler(body)
+        send(res, status, answer)
+      },
+      (err: unknown) => send(res, 400, { code: 'malformed', msg: String(err) })
+    )
+  })
+
+  const handlers: Record<string, (b: Record<string, unknown>) => [number, unknown]> = {
+    CreateCacheEntry(b) {
+      const key = String(b.key ?? '')
+      const version = String(b.version ?? '')
+      if (entries.some(e => e.key === key && e.version === version)) {
+        return [
+          409,
+          { code: 'already_exists', msg: 'cache entry with the same key already exists' }
+        ]
+      }
+      const entry: Entry = {
+        key,
+        version,
+        blob: `${++seq}-${version}`,
+        sizeBytes: 0,
+        finalized: false,
+        seq
+      }
+      entries.push(entry)
+      return [200, { ok: true, signed_upload_url: azurite.sasUrl(entry.blob) }]
+    },
+    FinalizeCacheEntryUpload(b) {
+      const entry = entries.find(e => e.key === b.key && e.version === b.version && !e.finalized)
+      if (!entry) return [404, { code: 'not_found', msg: 'no entry being uploaded' }]
+      entry.finalized = true
+      entry.sizeBytes = Number(b.size_bytes ?? 0)
+      return [200, { ok: true, entry_id: String(entry.seq) }]
+    },
+    GetCacheEntryDownloadURL(b) {
+      const version = String(b.version ?? '')
+      const restoreKeys = Array.isArray(b.restore_keys) ? b.restore_keys.map(String) : []
+      const found = lookup(entries, String(b.key ?? ''), restoreKeys, version)
+      if (!found) return [200, { ok: false, signed_download_url: '', matched_key: '' }]
+      return [
+        200,
+        { ok: true, signed_download_url: azurite.sasUrl(found.blob), matched_key: found.key }
+      ]
+    }
+  }
+
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  const url = `http://127.0.0.1:${port}/`
+  return {
+    url,
+    env: {
+      ACTIONS_CACHE_SERVICE_V2: 'true',
+      ACTIONS_RESULTS_URL: url,
+      ACTIONS_RUNTIME_TOKEN: 'rig-token',
+      GITHUB_SERVER_URL: 'https://github.com'
+    },
+    entries: () => entries.filter(e => e.finalized),
+    failNext(status, count = 1) {
+      failures = { status, count }
+    },
+    calls,
+    async stop() {
+      server.closeAllConnections()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+      await azurite.stop()
+    }
+  }
+}
+
+/** The service's lookup: exact key, then prefix of the key, then each restore key
+ * (exact, then prefix), newest first, among finished entries of the same version. */
+export function lookup(
+  all: Entry[],
+  key: string,
+  restoreKeys: string[],
+  version: string
+): Entry | undefined {
+  const done = all.filter(e => e.finalized && e.version === version).sort((a, b) => b.seq - a.seq)
+  for (const k of [key, ...restoreKeys]) {
+    const exact = done.find(e => e.key === k)
+    if (exact) return exact
+    const prefixed = done.find(e => e.key.startsWith(k))
+    if (prefixed) return prefixed
+  }
+  return undefined
+}
+
+function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      try {
+        const text = Buffer.concat(chunks).toString() || '{}'
+        resolve(JSON.parse(text) as Record<string, unknown>)
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)))
+      }
+    })
+    req.on('error', reject)
+  })
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body))
+}

@@ -1,0 +1,77 @@
+# Test rig only: a tiny offline package set standing in for <nixpkgs>, enough for
+# `nix-shell -p <attrs>`. Builders get no PATH, so each script sets its own.
+{ ... }:
+let
+  system = builtins.currentSystem;
+  mkDrv = name: script: attrs:
+    derivation ({
+      inherit name system;
+      builder = "/bin/sh";
+      args = [ "-c" ("PATH=/usr/bin:/bin; set -e; " + script) ];
+    } // attrs);
+
+  # What nix-shell sources: puts every build input's bin/ on PATH.
+  stdenv = mkDrv "stdenv" ''
+    mkdir -p $out
+    cat > $out/setup <<'SETUP'
+    for _rig_dep in $buildInputs $nativeBuildInputs; do
+      if [ -d "$_rig_dep/bin" ]; then PATH="$_rig_dep/bin:$PATH"; fi
+    done
+    export PATH
+    SETUP
+  '' { };
+
+  runCommand = name: env: script: mkDrv name ("mkdir -p $out; " + script) ({ inherit stdenv; } // env);
+
+  # A program whose output refers to another store path (a run-time reference).
+  tool = name: deps: body: mkDrv name ''
+    mkdir -p $out/bin
+    printf '#!/bin/sh\n%s\n' '${body}' > $out/bin/${name}
+    chmod +x $out/bin/${name}
+  '' { inherit deps; };
+
+  pkgs = rec {
+    inherit pkgs stdenv runCommand;
+    runCommandCC = runCommand;
+
+    # nix-shell runs this bash; a store path whose bin/bash is the host's bash.
+    bashInteractive = mkDrv "bash-interactive" ''
+      mkdir -p $out/bin
+      ln -s /bin/bash $out/bin/bash
+    '' { };
+
+    greeting = mkDrv "greeting-1.0" ''
+      mkdir -p $out/share
+      echo "Hello, world!" > $out/share/greeting
+    '' { };
+
+    hello = tool "hello" [ greeting ] "cat ${greeting}/share/greeting";
+
+    cowsay = tool "cowsay" [ hello ] ''echo " < $*${"$"}{*:+ }$(${hello}/bin/hello) >"'';
+
+    figlet = tool "figlet" [ ] ''echo "FIGLET $*"'';
+
+    # Two outputs; dev refers to out.
+    multi = mkDrv "multi-2.0" ''
+      mkdir -p $out/lib $dev/include
+      echo "int multi(void);" > $dev/include/multi.h
+      echo "libmulti" > $out/lib/libmulti.txt
+      echo "${"$"}out" > $dev/include/multi-prefix
+    '' { outputs = [ "out" "dev" ]; };
+
+    # A few MB of real machine code, so archives have realistic sizes.
+    bigbin = mkDrv "bigbin-1.0" ''
+      mkdir -p $out/lib $out/bin
+      cp /usr/lib/nix/*.so $out/lib/
+      printf '#!/bin/sh\necho bigbin\n' > $out/bin/bigbin
+      chmod +x $out/bin/bigbin
+    '' { };
+
+    # One more package per name, for tests that need many distinct paths.
+    filler = n: mkDrv "filler-${toString n}" ''
+      mkdir -p $out/share
+      echo "filler ${toString n}" > $out/share/filler
+    '' { };
+  };
+in
+pkgs

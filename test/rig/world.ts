@@ -1,0 +1,142 @@
+// Test rig: a runner's world in a temp dir (NP_LOCATION, HOME, RUNNER_TEMP,
+// GITHUB_WORKSPACE), and nix run through the nix-portable stand-in inside it.
+import { execFile, type ExecFileOptions } from 'node:child_process'
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const RIG_DIR = dirname(fileURLToPath(import.meta.url))
+
+/** The unprivileged user GitHub-like tests run as (root ignores 0555 store modes). */
+export const NOBODY = { uid: 65534, gid: 65534 }
+
+export interface World {
+  root: string
+  /** The nix-portable stand-in, copied into the world so any user can run it. */
+  launcher: string
+  home: string
+  location: string
+  runnerTemp: string
+  workspace: string
+  /** Run as uid/gid 65534 instead of the current user. */
+  unprivileged: boolean
+  env: NodeJS.ProcessEnv
+}
+
+export interface WorldOptions {
+  unprivileged?: boolean
+}
+
+export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
+  const root = await mkdtemp(join(tmpdir(), 'nsc-world-'))
+  // The checkout may sit below folders an unprivileged user cannot enter.
+  const rig = join(root, 'rig')
+  await cp(join(RIG_DIR, 'nix-portable'), join(rig, 'nix-portable'))
+  await cp(join(RIG_DIR, 'nixpkgs'), join(rig, 'nixpkgs'), { recursive: true })
+  const dirs = {
+    home: join(root, 'home'),
+    location: join(root, 'location'),
+    runnerTemp: join(root, 'runner-temp'),
+    workspace: join(root, 'workspace')
+  }
+  for (const d of Object.values(dirs)) await mkdir(d, { recursive: true })
+  const unprivileged = opts.unprivileged ?? false
+  if (unprivileged) {
+    await chmod(root, 0o755)
+    for (const d of Object.values(dirs)) await chown(d, NOBODY.uid, NOBODY.gid)
+  }
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: dirs.home,
+    NP_LOCATION: dirs.location,
+    RUNNER_TEMP: dirs.runnerTemp,
+    GITHUB_WORKSPACE: dirs.workspace,
+    NIX_PATH: `nixpkgs=${join(rig, 'nixpkgs')}`
+  }
+  return { root, launcher: join(rig, 'nix-portable'), ...dirs, unprivileged, env }
+}
+
+/** Removes a world, store folders (mode 0555) included. */
+export async function removeWorld(world: World): Promise<void> {
+  await makeWritable(world.root)
+  await rm(world.root, { recursive: true, force: true })
+}
+
+async function makeWritable(dir: string): Promise<void> {
+  await chmod(dir, 0o755).catch(() => undefined)
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
+  for (const e of entries) if (e.isDirectory()) await makeWritable(join(dir, e.name))
+}
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs a command in the world, as the world's user. Never throws on a non-zero exit. */
+export function runIn(
+  world: World,
+  cmd: string,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {}
+): Promise<RunResult> {
+  const env = { ...world.env, ...extraEnv }
+  const [file, argv] = world.unprivileged
+    ? [
+        'setpriv',
+        [
+          '--reuid',
+          String(NOBODY.uid),
+          '--regid',
+          String(NOBODY.gid),
+          '--clear-groups',
+          '--',
+          cmd,
+          ...args
+        ]
+      ]
+    : [cmd, args]
+  const options: ExecFileOptions = { env, cwd: world.workspace, maxBuffer: 64 * 1024 * 1024 }
+  return new Promise(resolve => {
+    execFile(file, argv, options, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) })
+    })
+  })
+}
+
+/** `nix-portable <args>` through the rig's stand-in launcher. */
+export function nixPortable(
+  world: World,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {}
+): Promise<RunResult> {
+  return runIn(world, world.launcher, args, extraEnv)
+}
+
+/** Like nixPortable, but fails with nix's own stderr when the command fails. */
+export async function nixOk(
+  world: World,
+  args: string[],
+  extraEnv: NodeJS.ProcessEnv = {}
+): Promise<string> {
+  const r = await nixPortable(world, args, extraEnv)
+  if (r.code !== 0)
+    throw new Error(`nix-portable ${args.join(' ')} failed (${r.code}):\n${r.stderr}`)
+  return r.stdout
+}
+
+/** Paths of `nix/store` and the database inside a world's NP_LOCATION. */
+export function storeDir(world: World): string {
+  return join(world.location, '.nix-portable', 'nix', 'store')
+}
+export function dbFile(world: World): string {
+  return join(world.location, '.nix-portable', 'nix', 'var', 'nix', 'db', 'db.sqlite')
+}
+
+/** Counts `building '…'` lines: how many derivations nix built. */
+export function countBuilds(stderr: string): number {
+  return stderr.split('\n').filter(l => l.startsWith("building '")).length
+}
