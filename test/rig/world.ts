@@ -26,6 +26,8 @@ export interface World {
 
 export interface WorldOptions {
   unprivileged?: boolean
+  /** Nix in this world uses SQLite's WAL, as Debian's nix does (nix-portable does not). */
+  wal?: boolean
 }
 
 export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
@@ -52,7 +54,8 @@ export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
     NP_LOCATION: dirs.location,
     RUNNER_TEMP: dirs.runnerTemp,
     GITHUB_WORKSPACE: dirs.workspace,
-    NIX_PATH: `nixpkgs=${join(rig, 'nixpkgs')}`
+    NIX_PATH: `nixpkgs=${join(rig, 'nixpkgs')}`,
+    RIG_WAL: opts.wal ? '1' : '0'
   }
   return { root, launcher: join(rig, 'nix-portable'), ...dirs, unprivileged, env }
 }

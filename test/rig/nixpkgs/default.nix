@@ -67,6 +67,14 @@ let
       chmod +x $out/bin/bigbin
     '' { };
 
+    # Content-addressed (needs the ca-derivations experimental feature): fills
+    # the Realisations tables.
+    caHello = mkDrv "ca-hello" ''
+      mkdir -p $out/bin
+      printf '#!/bin/sh\ncat ${greeting}/share/greeting\n' > $out/bin/ca-hello
+      chmod +x $out/bin/ca-hello
+    '' { __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256"; };
+
     # One more package per name, for tests that need many distinct paths.
     filler = n: mkDrv "filler-${toString n}" ''
       mkdir -p $out/share

@@ -1,0 +1,7 @@
+export { NixDb, type OpenOptions, type CreateOptions } from './nixdb.js'
+export { NixDbError } from './errors.js'
+export { merge, type MergeResult } from './merge.js'
+export { extract, type ExtractResult } from './extract.js'
+export { checkStore, repair, type StoreCheck } from './check.js'
+export { isStoreName, STORE_DIR } from './paths.js'
+export { SCHEMA_VERSION } from './schema.js'

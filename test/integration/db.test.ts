@@ -1,0 +1,301 @@
+// The database engine against databases that real nix wrote, judged by nix.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { chmod, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { checkStore, extract, merge, NixDb, NixDbError, repair } from '../../src/db/index.js'
+import { build, copyStorePaths, dumpDb, requisites } from '../rig/store.js'
+import {
+  dbFile,
+  makeWorld,
+  nixPortable,
+  removeWorld,
+  storeDir,
+  type World,
+  type WorldOptions
+} from '../rig/world.js'
+
+const worlds: World[] = []
+async function world(opts: WorldOptions = {}): Promise<World> {
+  const w = await makeWorld(opts)
+  worlds.push(w)
+  return w
+}
+afterAll(async () => {
+  for (const w of worlds) await removeWorld(w)
+})
+
+function withDb<T>(w: World, f: (db: NixDb) => T): T {
+  const db = NixDb.open(dbFile(w))
+  try {
+    return f(db)
+  } finally {
+    db.close()
+  }
+}
+
+describe('merging two stores built independently', () => {
+  let a: World
+  let b: World
+  let aPaths: string[]
+  let bPaths: string[]
+
+  beforeAll(async () => {
+    a = await world()
+    // Debian's nix uses WAL; nix-portable a rollback journal: merge across both.
+    b = await world({ wal: true })
+    aPaths = await build(a, ['hello', 'multi.out', 'multi.dev', 'bigbin'])
+    bPaths = await build(b, ['hello', 'cowsay', 'figlet'])
+  })
+
+  it('gives a store nix verifies, with every closure equal to the union', async () => {
+    const aDumpBefore = await dumpDb(a)
+    const expected = new Map<string, string[]>()
+    for (const p of aPaths) expected.set(p, await requisites(a, [p]))
+    for (const p of bPaths) expected.set(p, await requisites(b, [p]))
+
+    const result = withDb(a, db => merge(db, dbFile(b)))
+    expect(result.pathsAdded).toBeGreaterThan(0)
+    // Move every folder B registered (outputs and .drv files) across.
+    await copyStorePaths(
+      b,
+      a,
+      withDb(b, db => db.pathsSince(0))
+    )
+
+    const verifyOut = await nixPortable(a, ['nix-store', '--verify', '--check-contents'])
+    expect(verifyOut.code).toBe(0)
+    expect(verifyOut.stderr).not.toMatch(/disappeared|modified|not valid/)
+    for (const [p, reqs] of expected) expect(await requisites(a, [p])).toEqual(reqs)
+    // Every path A had keeps its row exactly.
+    const after = new Set(await dumpDb(a))
+    for (const block of aDumpBefore) expect(after.has(block)).toBe(true)
+  })
+
+  it('changes nothing when the same database is merged again', async () => {
+    const before = await dumpDb(a)
+    const result = withDb(a, db => merge(db, dbFile(b)))
+    expect(result).toMatchObject({ pathsAdded: 0, refsAdded: 0, outputsAdded: 0 })
+    expect(await dumpDb(a)).toEqual(before)
+  })
+})
+
+describe('extract', () => {
+  it('then merge into an empty database gives the same rows as the source', async () => {
+    const src = await world()
+    const [hello, cowsay] = await build(src, ['hello', 'cowsay'])
+    const closure = withDb(src, db => db.closure([cowsay!]))
+    expect(closure).toEqual(await requisites(src, [cowsay!]))
+
+    const pack = join(src.root, 'pack.sqlite')
+    const result = extract(dbFile(src), closure, pack)
+    expect(result.paths).toBe(closure.length)
+    expect(result.externalRefs).toBe(0)
+
+    const dst = await world()
+    const empty = NixDb.create(dbFile(dst), { schemaFile: true })
+    // Deriver rows (.drv) are not in the closure; merge keeps rows as they are.
+    merge(empty, pack)
+    empty.close()
+    expect(await dumpDb(dst, closure)).toEqual(await dumpDb(src, closure))
+    expect(hello).toBeDefined()
+  })
+
+  it('keeps references to paths outside the set by path, and merge needs them valid', async () => {
+    const src = await world()
+    const [cowsay] = await build(src, ['cowsay'])
+    const pack = join(src.root, 'partial.sqlite')
+    const result = extract(dbFile(src), [cowsay!], pack)
+    expect(result.externalRefs).toBe(1) // cowsay -> hello
+
+    const dst = await world()
+    const db = NixDb.create(dbFile(dst), { schemaFile: true })
+    const bytes = readFileSync(dbFile(dst))
+    expect(() => merge(db, pack)).toThrow(/neither in it nor valid here.*-hello/)
+    db.close()
+    expect(readFileSync(dbFile(dst)).equals(bytes)).toBe(true)
+  })
+})
+
+describe('safety of the target', () => {
+  it('a merge that fails half way leaves the target byte-identical', async () => {
+    const a = await world()
+    const b = await world()
+    await build(a, ['hello'])
+    await build(b, ['cowsay', 'multi.dev'])
+    for (const step of ['paths', 'refs', 'done']) {
+      const bytes = readFileSync(dbFile(a))
+      const db = NixDb.open(dbFile(a))
+      expect(() =>
+        merge(db, dbFile(b), s => {
+          if (s === step) throw new Error(`injected at ${s}`)
+        })
+      ).toThrow(`injected at ${step}`)
+      db.close()
+      expect(readFileSync(dbFile(a)).equals(bytes)).toBe(true)
+    }
+  })
+
+  it('refuses a file that is not SQLite, touching nothing', async () => {
+    const a = await world()
+    await build(a, ['hello'])
+    const junk = join(a.root, 'junk.sqlite')
+    writeFileSync(junk, 'this is not a database, just some text that is long enough')
+    const bytes = readFileSync(dbFile(a))
+    const db = NixDb.open(dbFile(a))
+    expect(() => merge(db, junk)).toThrow(NixDbError)
+    expect(() => merge(db, junk)).toThrow(/junk\.sqlite is not an SQLite database/)
+    db.close()
+    expect(() => NixDb.open(junk)).toThrow(/not an SQLite database/)
+    expect(readFileSync(dbFile(a)).equals(bytes)).toBe(true)
+    expect(readFileSync(junk, 'utf8')).toMatch(/^this is not/)
+  })
+
+  it('refuses a database with another schema version, touching nothing', async () => {
+    const a = await world()
+    await build(a, ['hello'])
+    const schema = join(dbFile(a), '..', 'schema')
+    writeFileSync(schema, '11')
+    const bytes = readFileSync(dbFile(a))
+    expect(() => NixDb.open(dbFile(a))).toThrow(
+      /schema version 11; nix-store-cache supports version 10/
+    )
+    expect(readFileSync(dbFile(a)).equals(bytes)).toBe(true)
+  })
+
+  it('refuses an SQLite file without Nix tables', async () => {
+    const a = await world()
+    const other = join(a.root, 'other.sqlite')
+    NixDb.create(other).close()
+    const { connect } = await import('../../src/db/native.js')
+    const c = connect(other)
+    c.exec('DROP TABLE Refs')
+    c.close()
+    expect(() => NixDb.open(other)).toThrow(/not a Nix database: it has no table Refs/)
+  })
+
+  it.each([
+    ['outside /nix/store', '/tmp/evil'],
+    ['with a malformed hash', '/nix/store/EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE-x'],
+    ['with a slash in the name', '/nix/store/00000000000000000000000000000000-a/../../etc'],
+    ['with a name starting with a dot', '/nix/store/00000000000000000000000000000000-.hidden']
+  ])('refuses rows with paths %s, touching nothing', async (_what, path) => {
+    const a = await world()
+    await build(a, ['hello'])
+    const bad = join(a.root, 'bad.sqlite')
+    const db = NixDb.create(bad)
+    db.sql
+      .prepare(`INSERT INTO ValidPaths (path, hash, registrationTime) VALUES (?, 'sha256:00', 1)`)
+      .run(path)
+    db.close()
+    const bytes = readFileSync(dbFile(a))
+    const target = NixDb.open(dbFile(a))
+    expect(() => merge(target, bad)).toThrow(/malformed store paths/)
+    target.close()
+    expect(readFileSync(dbFile(a)).equals(bytes)).toBe(true)
+  })
+
+  it('refuses references to rows the source lacks, touching nothing', async () => {
+    const a = await world()
+    await build(a, ['hello'])
+    const bad = join(a.root, 'dangling.sqlite')
+    const db = NixDb.create(bad)
+    db.sql.pragma('foreign_keys = OFF')
+    db.sql
+      .prepare(`INSERT INTO ValidPaths (path, hash, registrationTime) VALUES (?, 'sha256:00', 1)`)
+      .run('/nix/store/00000000000000000000000000000000-lonely')
+    db.sql.exec('INSERT INTO Refs (referrer, reference) VALUES (1, 999)')
+    db.close()
+    const bytes = readFileSync(dbFile(a))
+    const target = NixDb.open(dbFile(a))
+    expect(() => merge(target, bad)).toThrow(/references to missing rows; nothing was merged/)
+    target.close()
+    expect(readFileSync(dbFile(a)).equals(bytes)).toBe(true)
+  })
+})
+
+describe('check and repair against the store folder', () => {
+  it('drops a missing path with every referrer, and nix then verifies the store', async () => {
+    const a = await world()
+    const [hello, cowsay, figlet] = await build(a, ['hello', 'cowsay', 'figlet'])
+    const greeting = (await requisites(a, [hello!])).find(p => p.endsWith('-greeting-1.0'))!
+    const folder = join(storeDir(a), greeting.slice('/nix/store/'.length))
+    await chmod(folder, 0o755)
+    await rm(folder, { recursive: true })
+
+    const broken = await nixPortable(a, ['nix-store', '--verify'])
+    expect(broken.stderr).toMatch(/disappeared/)
+
+    const dropped = withDb(a, db => {
+      expect(checkStore(db, storeDir(a)).missing).toEqual([greeting])
+      return repair(db, storeDir(a))
+    })
+    expect(dropped).toEqual([cowsay!, greeting, hello!].sort())
+    const after = await nixPortable(a, ['nix-store', '--verify', '--check-contents'])
+    expect(after.code).toBe(0)
+    expect(after.stderr).not.toMatch(/disappeared|still has valid referrers/)
+    // Untouched paths stay valid; the dropped folders are now unregistered.
+    expect(await requisites(a, [figlet!])).toEqual([figlet])
+    const check = withDb(a, db => checkStore(db, storeDir(a)))
+    expect(check.missing).toEqual([])
+    expect(check.unregistered).toEqual(expect.arrayContaining([hello, cowsay]))
+    // Nix builds what was dropped again.
+    const rebuilt = await build(a, ['cowsay'])
+    expect(rebuilt).toEqual([cowsay])
+  })
+})
+
+describe('a fresh database', () => {
+  it("is accepted by Debian's nix for builds and verification", async () => {
+    const a = await world({ unprivileged: true })
+    const db = NixDb.create(dbFile(a), { schemaFile: true })
+    db.close()
+    // The folder was created by us; nix runs as the world's user.
+    const { execFileSync } = await import('node:child_process')
+    execFileSync('chown', ['-R', '65534:65534', join(a.location, '.nix-portable')])
+    const r = await nixPortable(a, ['nix-shell', '-p', 'hello', '--run', 'hello'])
+    expect(r.stdout).toBe('Hello, world!\n')
+    expect((await nixPortable(a, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+    expect(withDb(a, d => d.count())).toBeGreaterThan(3)
+  })
+})
+
+describe('content-addressed derivations (Realisations)', () => {
+  const CA = { RIG_EXTRA_NIX_CONFIG: 'experimental-features = ca-derivations' }
+
+  it('merges Realisations with their references remapped', async () => {
+    const a = await world()
+    const b = await world()
+    await build(a, ['hello'], CA)
+    const [caHello] = await build(b, ['caHello'], CA)
+    const realisations = (w: World): string[] =>
+      withDb(
+        w,
+        db =>
+          db.sql
+            .prepare(
+              `SELECT r.drvPath || ' ' || r.outputName || ' ' || v.path FROM Realisations r
+             JOIN ValidPaths v ON v.id = r.outputPath ORDER BY 1`
+            )
+            .pluck()
+            .all() as string[]
+      )
+    const expected = [...new Set([...realisations(a), ...realisations(b)])].sort()
+    expect(realisations(b).some(r => r.endsWith(caHello!))).toBe(true)
+    const result = withDb(a, db => merge(db, dbFile(b)))
+    expect(result.realisationsAdded).toBeGreaterThan(0)
+    expect(realisations(a)).toEqual(expected)
+    await copyStorePaths(
+      b,
+      a,
+      withDb(b, db => db.pathsSince(0))
+    )
+    const again = await nixPortable(
+      a,
+      ['nix-build', '<nixpkgs>', '-A', 'caHello', '--no-out-link'],
+      CA
+    )
+    expect(again.stdout.trim()).toBe(caHello)
+    expect(again.stderr).not.toMatch(/building '.*ca-hello/)
+  })
+})
