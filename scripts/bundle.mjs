@@ -26,6 +26,9 @@ for (const entry of ENTRIES) {
       stdio: 'inherit'
     }
   )
+  // ncc copies every platform's addon next to each bundle; the bundles load the
+  // shared dist/prebuilds/ instead (src/db/native.ts).
+  rmSync(join(out, 'prebuilds'), { recursive: true, force: true })
 }
 mkdirSync(join('dist', 'prebuilds'), { recursive: true })
 for (const p of PREBUILDS) {

@@ -2,7 +2,7 @@
 // without rows, and the repair that makes the database claim only what is on disk.
 import type Database from 'better-sqlite3'
 import { readdirSync } from 'node:fs'
-import type { NixDb } from './nixdb.js'
+import { REFERRERS_CTE, type NixDb } from './nixdb.js'
 import { isStoreName, STORE_DIR } from './paths.js'
 import { hasTable } from './schema.js'
 
@@ -48,13 +48,7 @@ export function repair(db: NixDb, storeDir: string): string[] {
     sql.exec('CREATE TEMP TABLE dropped (id INTEGER PRIMARY KEY)')
     try {
       sql
-        .prepare(
-          `WITH RECURSIVE d(id) AS (
-             SELECT id FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))
-             UNION
-             SELECT r.referrer FROM Refs r JOIN d ON r.reference = d.id
-           ) INSERT INTO temp.dropped SELECT id FROM d`
-        )
+        .prepare(`${REFERRERS_CTE} INSERT INTO temp.dropped SELECT id FROM d`)
         .run(JSON.stringify(missing))
       const paths = sql
         .prepare(

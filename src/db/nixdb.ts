@@ -130,6 +130,16 @@ export class NixDb {
       .all(JSON.stringify(paths)) as string[]
   }
 
+  /** `paths` and every path that refers to one of them, directly or not, sorted. */
+  referrersClosure(paths: readonly string[]): string[] {
+    return this.sql
+      .prepare(
+        `${REFERRERS_CTE} SELECT v.path FROM d JOIN ValidPaths v ON v.id = d.id ORDER BY v.path`
+      )
+      .pluck()
+      .all(JSON.stringify(paths)) as string[]
+  }
+
   /** The closure of `paths` under references (the paths themselves included), sorted. */
   closure(paths: readonly string[]): string[] {
     return this.sql
@@ -145,6 +155,13 @@ export class NixDb {
       .all(JSON.stringify(paths)) as string[]
   }
 }
+
+/** `d(id)`: the ids of the JSON array parameter's paths and of all their referrers. */
+export const REFERRERS_CTE = `WITH RECURSIVE d(id) AS (
+  SELECT id FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))
+  UNION
+  SELECT r.referrer FROM Refs r JOIN d ON r.reference = d.id
+)`
 
 /** Settings for large set operations; none of them changes the file's format. */
 function tune(sql: Database.Database): void {

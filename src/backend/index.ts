@@ -1,0 +1,19 @@
+import { GithubBackend } from './github.js'
+import { LocalBackend } from './local.js'
+import type { Backend } from './types.js'
+
+export type { Backend, SaveOutcome } from './types.js'
+export { GithubBackend, LocalBackend }
+
+export interface BackendChoice {
+  backend: 'local' | 'github'
+  cacheDir: string
+  location: string
+  workspace: string
+}
+
+export function createBackend(c: BackendChoice): Backend {
+  if (c.backend === 'github') return new GithubBackend(c.workspace)
+  // Staged next to the store, so packs move into it by rename.
+  return new LocalBackend(c.cacheDir, `${c.location}/.nix-store-cache`)
+}

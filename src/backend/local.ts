@@ -1,0 +1,87 @@
+// The local backend: `<dir>/<key>.tar.zst`, for a self-hosted runner's disk or a
+// shared volume. Written under a temporary name and linked into place, so a
+// reader never sees half an entry and an existing key is never overwritten.
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, readdir, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { run } from '../exec.js'
+import type { Backend, SaveOutcome } from './types.js'
+
+const SUFFIX = '.tar.zst'
+// Level 3 is zstd's default: near the best ratio per second. --long would save
+// a few percent but needs the flag to decompress (RIG.md).
+const COMPRESS = 'zstd -T0 -3 -q'
+const DECOMPRESS = 'zstd -d -q'
+
+export class LocalBackend implements Backend {
+  readonly name = 'local'
+  readonly entryDir: string
+  constructor(
+    readonly cacheDir: string,
+    readonly stageRoot: string
+  ) {
+    this.entryDir = join(stageRoot, 'entry')
+  }
+
+  async restore(
+    dir: string,
+    primaryKey: string,
+    prefixes: readonly string[]
+  ): Promise<string | undefined> {
+    const key = await this.find(primaryKey, prefixes)
+    if (key === undefined) return undefined
+    await mkdir(dir, { recursive: true })
+    await run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir])
+    return key
+  }
+
+  async save(dir: string, key: string): Promise<SaveOutcome> {
+    const final = this.file(key)
+    if (await exists(final)) return { result: 'exists' }
+    await mkdir(this.cacheDir, { recursive: true })
+    const tmp = join(this.cacheDir, `.${key}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+    try {
+      await run('tar', ['--use-compress-program', COMPRESS, '-cf', tmp, '-C', dir, '.'])
+      const bytes = (await stat(tmp)).size
+      try {
+        await link(tmp, final)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return { result: 'exists' }
+        throw e
+      }
+      return { result: 'saved', archiveBytes: bytes }
+    } finally {
+      await unlink(tmp).catch(() => undefined)
+    }
+  }
+
+  private file(key: string): string {
+    return join(this.cacheDir, `${key}${SUFFIX}`)
+  }
+
+  /** Exact key, then the newest entry by each prefix in turn. */
+  private async find(primaryKey: string, prefixes: readonly string[]): Promise<string | undefined> {
+    if (await exists(this.file(primaryKey))) return primaryKey
+    const names = await readdir(this.cacheDir).catch(() => [] as string[])
+    const keys = names
+      .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
+      .map(n => n.slice(0, -SUFFIX.length))
+    for (const prefix of [primaryKey, ...prefixes]) {
+      const matches = keys.filter(k => k.startsWith(prefix))
+      if (matches.length === 0) continue
+      const dated = await Promise.all(
+        matches.map(async k => ({ k, t: (await stat(this.file(k))).mtimeMs }))
+      )
+      dated.sort((a, b) => b.t - a.t || b.k.localeCompare(a.k))
+      return dated[0]!.k
+    }
+    return undefined
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false
+  )
+}

@@ -1,0 +1,22 @@
+/** Where entries live. Every entry is one directory, archived whole. */
+export interface Backend {
+  readonly name: 'local' | 'github'
+  /** A folder for our staging, on the same filesystem as entryDir. */
+  readonly stageRoot: string
+  /** The one folder every entry is restored into and saved from. */
+  readonly entryDir: string
+  /**
+   * Restores into `dir` (empty) the entry whose key is `primaryKey`, else the
+   * newest whose key starts with `primaryKey`, then with each of `prefixes`.
+   * Returns the matched key, or undefined on a miss.
+   */
+  restore(dir: string, primaryKey: string, prefixes: readonly string[]): Promise<string | undefined>
+  /** Saves `dir` as `key`. Keys are immutable: an existing key is left as it is. */
+  save(dir: string, key: string): Promise<SaveOutcome>
+}
+
+export interface SaveOutcome {
+  result: 'saved' | 'exists'
+  /** Compressed bytes written, where the backend knows them. */
+  archiveBytes?: number
+}

@@ -1,0 +1,48 @@
+// `nix-store-cache <run|restore|save> --flag value …`: the flags carry the
+// action's input names, so one Config parser serves both.
+import { InputError } from '../errors.js'
+
+export const COMMANDS = ['run', 'restore', 'save'] as const
+export type Command = (typeof COMMANDS)[number]
+
+export const FLAGS = [
+  'systemDependencies',
+  'run',
+  'key',
+  'restore-keys',
+  'backend',
+  'cache-dir',
+  'location',
+  'nix-portable',
+  'runtime',
+  'save'
+] as const
+
+export const USAGE = `usage: nix-store-cache <run|restore|save> --systemDependencies "hello cowsay" [--run "hello"]
+  [--key K] [--restore-keys "prefix1\\nprefix2"] [--backend local|github] [--cache-dir DIR]
+  [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot] [--save true|false]`
+
+export interface ParsedArgs {
+  command: Command
+  flags: Map<string, string>
+}
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const [command, ...rest] = argv
+  if (!COMMANDS.includes(command as Command)) {
+    throw new InputError(`${command ? `unknown command \`${command}\`` : 'no command'}\n${USAGE}`)
+  }
+  const flags = new Map<string, string>()
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!
+    const m = /^--([A-Za-z-]+)(?:=(.*))?$/s.exec(arg)
+    if (!m) throw new InputError(`unexpected argument \`${arg}\`\n${USAGE}`)
+    const name = m[1]!
+    if (!(FLAGS as readonly string[]).includes(name))
+      throw new InputError(`unknown flag \`--${name}\`\n${USAGE}`)
+    const value = m[2] ?? rest[++i]
+    if (value === undefined) throw new InputError(`flag \`--${name}\` needs a value`)
+    flags.set(name, value)
+  }
+  return { command: command as Command, flags }
+}

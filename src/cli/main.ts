@@ -1,0 +1,86 @@
+// The command-line entry: restore, run nix-shell, save; the exit code is the
+// command's. Cache problems are warnings; bad flags fail before anything is touched.
+import { existsSync } from 'node:fs'
+import { readFile, writeFile } from 'node:fs/promises'
+import { delimiter, join } from 'node:path'
+import { parseConfig, type Config } from '../config.js'
+import { InputError, message } from '../errors.js'
+import { consoleLogger, type Logger } from '../log.js'
+import { runNixShell } from '../nix-portable/run.js'
+import { cacheContext } from '../pipeline.js'
+import { describePhases } from '../report-text.js'
+import { parseState, type CacheState } from '../snapshot/context.js'
+import { restoreSnapshot } from '../snapshot/restore.js'
+import { saveSnapshot } from '../snapshot/save.js'
+import { parseArgs } from './args.js'
+
+export async function cliMain(
+  argv: readonly string[],
+  log: Logger = consoleLogger
+): Promise<number> {
+  let config: Readonly<Config>
+  let command: string
+  try {
+    const parsed = parseArgs(argv)
+    command = parsed.command
+    config = parseConfig(name => parsed.flags.get(name) ?? '', process.env)
+    config = { ...config, nixPortable: config.nixPortable || findOnPath('nix-portable') }
+    if (command === 'run' && !config.run.trim())
+      throw new InputError('flag `--run` is empty: give the command to run')
+  } catch (e) {
+    if (!(e instanceof InputError)) throw e
+    console.error(`nix-store-cache: ${e.message}`)
+    return 2
+  }
+  const ctx = await cacheContext(config, log)
+  const stateFile = join(config.location, '.nix-store-cache.state.json')
+
+  if (command === 'run' || command === 'restore') {
+    const r = await restoreSnapshot(ctx)
+    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss'
+    log.info(
+      `restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+        `${r.pathsRestored} paths, ${r.bytesRestored} bytes (${describePhases(r.phases)})`
+    )
+    if (command === 'restore') {
+      await writeFile(stateFile, JSON.stringify(r.state))
+      return 0
+    }
+    const code = await runNixShell({ ...config, command: config.run })
+    if (code !== 0) {
+      log.info(`the command exited with ${code}: not saving`)
+      return code
+    }
+    if (config.save) await save(config, r.state, log)
+    return code
+  }
+  const state = await readState(stateFile)
+  await save(config, state, log)
+  return 0
+}
+
+async function save(config: Config, state: CacheState, log: Logger): Promise<void> {
+  try {
+    const s = await saveSnapshot(await cacheContext(config, log), state)
+    log.info(
+      `save: ${s.outcome} ${s.pathsSaved} paths, ${s.bytesSaved} bytes (${describePhases(s.phases)})`
+    )
+  } catch (e) {
+    log.warning(`saving the cache failed: ${message(e)}`)
+  }
+}
+
+async function readState(file: string): Promise<CacheState> {
+  if (!existsSync(file)) return parseState({})
+  return parseState(JSON.parse(await readFile(file, 'utf8')))
+}
+
+function findOnPath(name: string): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const p = join(dir, name)
+    if (dir && existsSync(p)) return p
+  }
+  throw new InputError(
+    `flag \`--nix-portable\` is empty and no \`${name}\` is on PATH: pass the executable's path`
+  )
+}

@@ -1,0 +1,84 @@
+// Inputs -> one typed, validated, read-only Config. The action reads inputs with
+// core.getInput, the CLI from its flags: both pass a getter with the same names.
+import { homedir } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+import { InputError } from './errors.js'
+import { parseDependencies, parseRestoreKeys } from './keys.js'
+
+export type BackendName = 'local' | 'github'
+export type Runtime = 'auto' | 'bwrap' | 'proot' | 'nix'
+
+export interface Config {
+  dependencies: readonly string[]
+  run: string
+  userKey: string
+  restoreKeys: readonly string[]
+  backend: BackendName
+  cacheDir: string
+  location: string
+  /** Path of an existing nix-portable executable, or '' to download one. */
+  nixPortable: string
+  nixPortableVersion: string
+  runtime: Runtime
+  save: boolean
+  failOnCacheMiss: boolean
+  workspace: string
+}
+
+export type InputGetter = (name: string) => string
+
+export function parseConfig(input: InputGetter, env: NodeJS.ProcessEnv): Readonly<Config> {
+  const get = (name: string): string => input(name).trim()
+  const home = env.HOME || homedir()
+  const config: Config = {
+    dependencies: parseDependencies(get('systemDependencies')),
+    run: input('run'),
+    userKey: get('key'),
+    restoreKeys: parseRestoreKeys(input('restore-keys')),
+    backend: parseBackend(get('backend') || 'auto', env),
+    cacheDir: absolute(get('cache-dir') || join(home, '.cache', 'nix-store-cache'), 'cache-dir'),
+    location: absolute(get('location') || home, 'location'),
+    nixPortable: get('nix-portable') ? absolute(get('nix-portable'), 'nix-portable') : '',
+    nixPortableVersion: parseVersion(get('nix-portable-version') || 'v012'),
+    runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix'] as const),
+    save: parseBool(get('save') || 'true', 'save'),
+    failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
+    workspace: env.GITHUB_WORKSPACE || process.cwd()
+  }
+  return Object.freeze(config)
+}
+
+function parseBackend(value: string, env: NodeJS.ProcessEnv): BackendName {
+  const v = oneOf(value, 'backend', ['auto', 'local', 'github'] as const)
+  if (v !== 'auto') return v
+  return env.GITHUB_ACTIONS === 'true' ? 'github' : 'local'
+}
+
+function parseBool(value: string, name: string): boolean {
+  const v = value.toLowerCase()
+  if (v === 'true') return true
+  if (v === 'false') return false
+  throw new InputError(`Input \`${name}\`: \`${value}\` is not \`true\` or \`false\``)
+}
+
+function oneOf<T extends string>(value: string, name: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T
+  throw new InputError(
+    `Input \`${name}\`: \`${value}\` is not one of ${allowed.map(a => `\`${a}\``).join(', ')}`
+  )
+}
+
+function parseVersion(value: string): string {
+  if (!/^v\d{3}$/.test(value)) {
+    throw new InputError(
+      `Input \`nix-portable-version\`: \`${value}\` is not a release tag like \`v012\``
+    )
+  }
+  return value
+}
+
+function absolute(path: string, name: string): string {
+  if (path.includes('\n'))
+    throw new InputError(`Input \`${name}\`: a path cannot contain a newline`)
+  return isAbsolute(path) ? path : resolve(path)
+}

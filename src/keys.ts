@@ -1,0 +1,100 @@
+// Cache keys: nix-store-cache-v1-<os>-<arch>-<nix-portable>-<deps hash>-<snapshot hash>.
+// Restore looks up the deps prefix (newest snapshot for exactly these
+// dependencies), then the user's restore keys, then the nix-portable prefix (the
+// closest snapshot of any dependency set), so a job with new dependencies still
+// starts from what exists and uploads only what it added.
+import { createHash } from 'node:crypto'
+import { InputError } from './errors.js'
+
+export const KEY_VERSION = 'nix-store-cache-v1'
+const MAX_KEY = 512
+
+// A nixpkgs attribute path: identifiers (letters, digits, _, ', -; not starting
+// with a digit, ' or -) joined by dots: `gcc`, `python3Packages.numpy`.
+const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/
+
+/** Splits `systemDependencies` on spaces, commas and newlines; dedupes and sorts. */
+export function parseDependencies(input: string, name = 'systemDependencies'): string[] {
+  const items = input.split(/[\s,]+/).filter(Boolean)
+  if (items.length === 0) {
+    throw new InputError(
+      `Input \`${name}\` is empty: name at least one nixpkgs attribute, e.g. \`gcc ffmpeg\``
+    )
+  }
+  for (const item of items) {
+    if (!ATTR_PATH.test(item)) {
+      throw new InputError(
+        `Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name ` +
+          "(letters, digits, `_`, `-`, `'`, joined by dots, e.g. `python3Packages.numpy`)"
+      )
+    }
+  }
+  return [...new Set(items)].sort()
+}
+
+export interface KeyContext {
+  os: string
+  arch: string
+  /** nix-portable's version, or a digest of a custom executable. */
+  nixPortable: string
+  dependencies: readonly string[]
+  /** Extra key material from the user (a lock file's hash, …). */
+  userKey: string
+}
+
+export function digest(text: string, length = 20): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, length)
+}
+
+function clean(part: string): string {
+  return part.replace(/[^A-Za-z0-9._]/g, '_')
+}
+
+/** `nix-store-cache-v1-<os>-<arch>-<nix-portable>-`: every snapshot made with this nix-portable. */
+export function platformPrefix(ctx: KeyContext): string {
+  return `${KEY_VERSION}-${clean(ctx.os)}-${clean(ctx.arch)}-${clean(ctx.nixPortable)}-`
+}
+
+/** Snapshots for exactly these dependencies and user key. */
+export function depsPrefix(ctx: KeyContext): string {
+  const material = `${ctx.dependencies.join(' ')}\n${ctx.userKey}`
+  return `${platformPrefix(ctx)}${digest(material)}-`
+}
+
+/** A snapshot's key: its dependency prefix and a digest of the packs it lists. */
+export function snapshotKey(ctx: KeyContext, packKeys: readonly string[]): string {
+  return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}`)
+}
+
+/** A pack's key comes from its sorted path list: the same paths saved twice are one entry. */
+export function packKey(ctx: KeyContext, paths: readonly string[]): string {
+  const sorted = [...paths].sort()
+  return checkKey(
+    `${KEY_VERSION}-${clean(ctx.os)}-${clean(ctx.arch)}-pack-${digest(sorted.join('\n'), 32)}`
+  )
+}
+
+/** Where restore looks, in order. User prefixes come between ours. */
+export function restorePrefixes(ctx: KeyContext, userRestoreKeys: readonly string[]): string[] {
+  return [...new Set([depsPrefix(ctx), ...userRestoreKeys, platformPrefix(ctx)])]
+}
+
+/** Validates a user restore key (the same limits as the cache service's). */
+export function parseRestoreKeys(input: string, name = 'restore-keys'): string[] {
+  const keys = input
+    .split('\n')
+    .map(k => k.trim())
+    .filter(Boolean)
+  for (const k of keys) {
+    if (k.includes(','))
+      throw new InputError(`Input \`${name}\`: \`${k}\` contains a comma, which cache keys cannot`)
+    if (k.length > MAX_KEY)
+      throw new InputError(`Input \`${name}\`: a key is longer than ${MAX_KEY} characters`)
+  }
+  return keys
+}
+
+function checkKey(key: string): string {
+  if (key.length > MAX_KEY || key.includes(',')) throw new Error(`internal: bad cache key ${key}`)
+  return key
+}

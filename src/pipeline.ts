@@ -1,0 +1,31 @@
+// The cache around a nix-shell: shared by the CLI and the action's entry points.
+import { arch, platform } from 'node:os'
+import { createBackend } from './backend/index.js'
+import type { Config } from './config.js'
+import type { KeyContext } from './keys.js'
+import type { Logger } from './log.js'
+import { executableId } from './nix-portable/run.js'
+import type { CacheContext } from './snapshot/context.js'
+import { layout } from './store/layout.js'
+
+export async function keyContext(config: Config): Promise<KeyContext> {
+  return {
+    os: platform(),
+    arch: arch(),
+    nixPortable: config.nixPortable
+      ? await executableId(config.nixPortable)
+      : config.nixPortableVersion,
+    dependencies: config.dependencies,
+    userKey: config.userKey
+  }
+}
+
+export async function cacheContext(config: Config, log: Logger): Promise<CacheContext> {
+  return {
+    keys: await keyContext(config),
+    userRestoreKeys: config.restoreKeys,
+    layout: layout(config.location),
+    backend: createBackend(config),
+    log
+  }
+}

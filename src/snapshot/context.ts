@@ -1,0 +1,38 @@
+import type { Backend } from '../backend/index.js'
+import type { KeyContext } from '../keys.js'
+import type { Logger } from '../log.js'
+import type { Layout } from '../store/layout.js'
+import { parseManifest, type Manifest } from './manifest.js'
+
+export interface CacheContext {
+  keys: KeyContext
+  userRestoreKeys: readonly string[]
+  layout: Layout
+  backend: Backend
+  log: Logger
+}
+
+/** What restore hands to save (the action keeps it in its state between main and post). */
+export interface CacheState {
+  version: 1
+  /** Largest ValidPaths id after the restore: rows above it are this job's. */
+  watermark: number
+  matchedKey?: string
+  cacheHit: boolean
+  manifest?: Manifest
+}
+
+export const MAX_PACKS = 8
+
+/** Narrows a state value read back from the action's state or the CLI's state file. */
+export function parseState(data: unknown): CacheState {
+  const o = (typeof data === 'object' && data !== null ? data : {}) as Record<string, unknown>
+  const state: CacheState = {
+    version: 1,
+    watermark: typeof o.watermark === 'number' && o.watermark >= 0 ? o.watermark : 0,
+    cacheHit: o.cacheHit === true
+  }
+  if (typeof o.matchedKey === 'string') state.matchedKey = o.matchedKey
+  if (o.manifest !== undefined) state.manifest = parseManifest(o.manifest)
+  return state
+}

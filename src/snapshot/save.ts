@@ -1,0 +1,154 @@
+// saveSnapshot: new paths = rows above the watermark, plus every path they
+// reference that no restored pack holds; nothing new -> no upload. Otherwise one
+// new pack and one new snapshot (restored packs + the new one), or past
+// MAX_PACKS one compacted pack.
+import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { NixDb } from '../db/index.js'
+import { packKey, snapshotKey } from '../keys.js'
+import { timed, type Phase } from '../log.js'
+import { removeTree } from '../store/fsops.js'
+import { baseName } from '../store/layout.js'
+import { stagePack } from '../store/pack-dir.js'
+import { MAX_PACKS, type CacheContext, type CacheState } from './context.js'
+import { MANIFEST_FORMAT, writeManifest, type Manifest, type PackRef } from './manifest.js'
+
+export interface SaveReport {
+  /** What happened, in a sentence. */
+  outcome: string
+  snapshotKey?: string
+  packKey?: string
+  pathsSaved: number
+  /** Bytes of the store trees in the new pack. */
+  bytesSaved: number
+  /** Compressed bytes uploaded, where the backend knows them. */
+  archiveBytes?: number
+  phases: Phase[]
+}
+
+export async function saveSnapshot(ctx: CacheContext, state: CacheState): Promise<SaveReport> {
+  const phases: Phase[] = []
+  const { layout: lay, log } = ctx
+  const nothing = (outcome: string): SaveReport => {
+    log.info(outcome)
+    return { outcome, pathsSaved: 0, bytesSaved: 0, phases }
+  }
+  if (!existsSync(lay.dbFile)) return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`)
+
+  const plan = planSave(lay.dbFile, lay.storeDir, state, log.warning)
+  const reusable = plan.reusable
+  if (plan.paths.length === 0) {
+    if (state.cacheHit || reusable.length === 0)
+      return nothing('Nothing new in the store: no upload.')
+    // Restored through a fallback key: record the same packs under our own key.
+    const key = await saveManifest(ctx, phases, reusable)
+    return {
+      outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
+      snapshotKey: key,
+      pathsSaved: 0,
+      bytesSaved: 0,
+      phases
+    }
+  }
+
+  let paths = plan.paths
+  let packs = reusable
+  if (reusable.length + 1 > MAX_PACKS) {
+    paths = plan.compacted
+    packs = []
+    log.info(
+      `More than ${MAX_PACKS} packs: saving one compacted pack of ${paths.length} paths instead.`
+    )
+  }
+  const key = packKey(ctx.keys, paths)
+  const { backend } = ctx
+  await removeTree(backend.stageRoot)
+  const info = await timed(phases, 'stage', () => stagePack(lay, paths, backend.entryDir))
+  phases.at(-1)!.paths = paths.length
+  phases.at(-1)!.bytes = info.bytes
+  const outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key))
+  log.info(
+    outcome.result === 'saved'
+      ? `Saved pack ${key}: ${paths.length} paths, ${info.bytes} bytes${outcome.archiveBytes ? ` (${outcome.archiveBytes} compressed)` : ''}`
+      : `Pack ${key} is already in the cache.`
+  )
+  const snapshot = await saveManifest(ctx, phases, [...packs, { key, paths: info.paths }])
+  return {
+    outcome: `Saved ${paths.length} new paths as pack ${key}; snapshot ${snapshot}.`,
+    snapshotKey: snapshot,
+    packKey: key,
+    pathsSaved: outcome.result === 'saved' ? paths.length : 0,
+    bytesSaved: outcome.result === 'saved' ? info.bytes : 0,
+    ...(outcome.archiveBytes !== undefined ? { archiveBytes: outcome.archiveBytes } : {}),
+    phases
+  }
+}
+
+interface Plan {
+  /** Paths for the new pack: closure of this job's paths, less what restored packs hold. */
+  paths: string[]
+  /** Restored packs whose paths are all still valid: the new snapshot keeps them. */
+  reusable: PackRef[]
+  /** Everything the snapshot needs, for a compacted pack. */
+  compacted: string[]
+}
+
+function planSave(
+  dbFile: string,
+  storeDir: string,
+  state: CacheState,
+  warn: (m: string) => void
+): Plan {
+  const db = NixDb.open(dbFile, { readonly: true })
+  try {
+    const packs = state.manifest?.packs ?? []
+    const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)))
+    const reusable = packs.filter(p => p.paths.every(x => valid.has(x)))
+    const held = new Set(reusable.flatMap(p => p.paths))
+    const fresh = db.pathsSince(state.watermark)
+    const onDisk = (paths: string[]): string[] => withoutMissing(db, storeDir, paths, warn)
+    const paths = onDisk(db.closure(fresh).filter(p => !held.has(p)))
+    const compacted = onDisk(db.closure([...held, ...paths]))
+    return { paths, reusable, compacted }
+  } finally {
+    db.close()
+  }
+}
+
+/** Drops paths whose folder is gone, and every path that refers to one of them. */
+function withoutMissing(
+  db: NixDb,
+  storeDir: string,
+  paths: string[],
+  warn: (m: string) => void
+): string[] {
+  const missing = paths.filter(p => !existsSync(join(storeDir, baseName(p))))
+  if (missing.length === 0) return paths
+  const drop = new Set(db.referrersClosure(missing))
+  warn(
+    `${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
+      `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`
+  )
+  return paths.filter(p => !drop.has(p))
+}
+
+async function saveManifest(ctx: CacheContext, phases: Phase[], packs: PackRef[]): Promise<string> {
+  const key = snapshotKey(
+    ctx.keys,
+    packs.map(p => p.key)
+  )
+  const manifest: Manifest = { format: MANIFEST_FORMAT, packs, createdAt: new Date().toISOString() }
+  const { backend } = ctx
+  await removeTree(backend.entryDir)
+  await mkdir(backend.entryDir, { recursive: true })
+  await writeManifest(backend.entryDir, manifest)
+  const outcome = await timed(phases, 'upload snapshot', () => backend.save(backend.entryDir, key))
+  await removeTree(backend.stageRoot)
+  ctx.log.info(
+    outcome.result === 'saved'
+      ? `Saved snapshot ${key}`
+      : `Snapshot ${key} is already in the cache.`
+  )
+  return key
+}

@@ -1,0 +1,150 @@
+// A pack on disk: `store/<hash>-<name>/…`, `db.sqlite` (the paths' rows, Nix's
+// schema plus ExternalRefs) and `pack.json`. Everything read from a restored pack
+// is untrusted and narrowed field by field.
+import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
+import { join, posix } from 'node:path'
+import { extract, isStoreName, NixDb, SCHEMA_VERSION } from '../db/index.js'
+import { baseName, type Layout } from './layout.js'
+import { linkOrCopy } from './fsops.js'
+
+export const PACK_FORMAT = 1
+
+export interface PackInfo {
+  format: number
+  /** Sorted store paths. */
+  paths: string[]
+  nixSchema: number
+  /** Bytes of the store trees (apparent size). */
+  bytes: number
+  createdAt: string
+}
+
+export class BadPackError extends Error {
+  override name = 'BadPackError'
+}
+
+export function storeOf(dir: string): string {
+  return join(dir, 'store')
+}
+
+/** Stages `paths` (valid, on disk) from the runner's store as a pack in `dir`. */
+export async function stagePack(
+  lay: Layout,
+  paths: readonly string[],
+  dir: string
+): Promise<PackInfo> {
+  const sorted = [...paths].sort()
+  await mkdir(storeOf(dir), { recursive: true })
+  await linkOrCopy(
+    sorted.map(p => join(lay.storeDir, baseName(p))),
+    storeOf(dir)
+  )
+  extract(lay.dbFile, sorted, join(dir, 'db.sqlite'))
+  const info: PackInfo = {
+    format: PACK_FORMAT,
+    paths: sorted,
+    nixSchema: SCHEMA_VERSION,
+    bytes: await treeBytes(storeOf(dir)),
+    createdAt: new Date().toISOString()
+  }
+  await writeFile(join(dir, 'pack.json'), JSON.stringify(info))
+  return info
+}
+
+async function treeBytes(path: string): Promise<number> {
+  const st = await lstat(path)
+  if (!st.isDirectory()) return st.size
+  let total = 0
+  for (const e of await readdir(path)) total += await treeBytes(join(path, e))
+  return total
+}
+
+/** Narrows a parsed pack.json. */
+export function parsePackInfo(data: unknown): PackInfo {
+  if (typeof data !== 'object' || data === null)
+    throw new BadPackError('pack.json is not an object')
+  const o = data as Record<string, unknown>
+  if (o.format !== PACK_FORMAT)
+    throw new BadPackError(`pack.json has format ${String(o.format)}, expected ${PACK_FORMAT}`)
+  if (o.nixSchema !== SCHEMA_VERSION) {
+    throw new BadPackError(
+      `pack.json says Nix schema ${String(o.nixSchema)}, expected ${SCHEMA_VERSION}`
+    )
+  }
+  if (!Array.isArray(o.paths) || !o.paths.every(p => typeof p === 'string')) {
+    throw new BadPackError('pack.json has no list of paths')
+  }
+  const paths = (o.paths as string[]).slice().sort()
+  return {
+    format: PACK_FORMAT,
+    paths,
+    nixSchema: SCHEMA_VERSION,
+    bytes: typeof o.bytes === 'number' ? o.bytes : 0,
+    createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
+  }
+}
+
+/**
+ * Checks a restored pack before anything of it reaches the store: only
+ * `<hash>-<name>` entries, no relative link climbing out of the store, and
+ * pack.json, db.sqlite and the folders naming the same paths. Returns the paths
+ * it references outside itself (to be valid before it is merged).
+ */
+export async function checkPack(dir: string): Promise<{ info: PackInfo; external: string[] }> {
+  let raw: unknown
+  try {
+    raw = JSON.parse(await readFile(join(dir, 'pack.json'), 'utf8'))
+  } catch (e) {
+    throw new BadPackError(`pack.json is missing or not JSON (${(e as Error).message})`)
+  }
+  const info = parsePackInfo(raw)
+  const names = (await readdir(storeOf(dir)).catch(() => [] as string[])).sort()
+  for (const n of names)
+    if (!isStoreName(n)) throw new BadPackError(`store/${n} is not a store path name`)
+  const want = info.paths.map(baseName).sort()
+  if (names.join('\n') !== want.join('\n')) {
+    throw new BadPackError(
+      `the folders (${names.length}) do not match pack.json's paths (${want.length})`
+    )
+  }
+  for (const n of names) await checkLinks(join(storeOf(dir), n), `/nix/store/${n}`)
+
+  const db = NixDb.open(join(dir, 'db.sqlite'), { readonly: true })
+  try {
+    const rows = db.pathsSince(0).sort()
+    if (rows.join('\n') !== info.paths.join('\n')) {
+      throw new BadPackError(
+        `db.sqlite's rows (${rows.length}) do not match pack.json's paths (${info.paths.length})`
+      )
+    }
+    const hasExternal = db.sql
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ExternalRefs'")
+      .get()
+    const external = hasExternal
+      ? (db.sql
+          .prepare('SELECT DISTINCT path FROM ExternalRefs ORDER BY path')
+          .pluck()
+          .all() as string[])
+      : []
+    return { info, external }
+  } finally {
+    db.close()
+  }
+}
+
+/** Relative symbolic links must stay inside /nix/store once the path is in place. */
+async function checkLinks(path: string, logical: string): Promise<void> {
+  const st = await lstat(path)
+  if (st.isSymbolicLink()) {
+    const target = await readlink(path)
+    if (!posix.isAbsolute(target)) {
+      const resolved = posix.resolve(posix.dirname(logical), target)
+      if (!resolved.startsWith('/nix/store/')) {
+        throw new BadPackError(`${logical} links to ${target}, outside the store`)
+      }
+    }
+    return
+  }
+  if (!st.isDirectory()) return
+  for (const e of await readdir(path)) await checkLinks(join(path, e), `${logical}/${e}`)
+}
