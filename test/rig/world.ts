@@ -49,7 +49,10 @@ export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
     for (const d of Object.values(dirs)) await chown(d, NOBODY.uid, NOBODY.gid)
   }
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
+    // A runner's PATH: root's may list folders another user cannot enter.
+    PATH: unprivileged
+      ? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+      : process.env.PATH,
     HOME: dirs.home,
     NP_LOCATION: dirs.location,
     RUNNER_TEMP: dirs.runnerTemp,

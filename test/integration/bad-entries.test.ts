@@ -1,0 +1,175 @@
+// Every kind of bad cache entry: a warning naming the entry, the store and the
+// database exactly as before, and the job going on as a cache miss.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import {
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync
+} from 'node:fs'
+import { chmod } from 'node:fs/promises'
+import { join } from 'node:path'
+import { cacheContext } from '../../src/pipeline.js'
+import { restoreSnapshot } from '../../src/snapshot/restore.js'
+import { job, jobConfig, RecordingLogger, storeFingerprint } from '../rig/jobs.js'
+import { build } from '../rig/store.js'
+import { countBuilds, makeWorld, nixPortable, removeWorld, type World } from '../rig/world.js'
+
+const DEPS = 'hello cowsay'
+const worlds: World[] = []
+let good: string // a cache folder with one good snapshot and its pack
+let packFile: string
+let snapshotFile: string
+
+async function world(): Promise<World> {
+  const w = await makeWorld()
+  worlds.push(w)
+  return w
+}
+
+beforeAll(async () => {
+  const w = await world()
+  good = join(w.root, 'good-cache')
+  await job(w, { deps: DEPS, backend: 'local', cacheDir: good })
+  const files = readdirSync(good)
+  packFile = files.find(f => f.includes('-pack-'))!
+  snapshotFile = files.find(f => !f.includes('-pack-'))!
+})
+afterAll(async () => {
+  for (const w of worlds) await removeWorld(w)
+})
+
+/** Unpacks an entry, lets `edit` change it, packs it again under the same name. */
+async function tamper(file: string, edit: (dir: string) => void | Promise<void>): Promise<void> {
+  const dir = `${file}.d`
+  mkdirSync(dir)
+  execFileSync('tar', ['--use-compress-program', 'zstd -d -q', '-xf', file, '-C', dir])
+  execFileSync('chmod', ['-R', 'u+w', dir])
+  await edit(dir)
+  execFileSync('tar', ['--use-compress-program', 'zstd -q', '-cf', file, '-C', dir, '.'])
+}
+
+function firstStoreDir(dir: string): string {
+  const name = readdirSync(join(dir, 'store')).find(n => n.endsWith('-hello'))!
+  return join(dir, 'store', name)
+}
+
+const cases: [string, string, (cache: string) => void | Promise<void>][] = [
+  ['a truncated archive', 'pack', cache => truncateSync(join(cache, packFile), 100)],
+  [
+    'a corrupt archive',
+    'pack',
+    cache => {
+      const f = join(cache, packFile)
+      const bytes = readFileSync(f)
+      for (let i = 40; i < bytes.length - 8; i += 7) bytes[i] = bytes[i]! ^ 0x5a
+      writeFileSync(f, bytes)
+    }
+  ],
+  [
+    'a pack.json that lies about its paths',
+    'pack',
+    cache =>
+      tamper(join(cache, packFile), dir => {
+        const info = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as { paths: string[] }
+        info.paths.push('/nix/store/00000000000000000000000000000000-extra')
+        writeFileSync(join(dir, 'pack.json'), JSON.stringify(info))
+      })
+  ],
+  [
+    'rows without folders',
+    'pack',
+    cache =>
+      tamper(join(cache, packFile), async dir => {
+        const victim = firstStoreDir(dir)
+        await chmod(victim, 0o755)
+        execFileSync('rm', ['-rf', victim])
+        const info = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as { paths: string[] }
+        info.paths = info.paths.filter(p => !p.endsWith('-hello'))
+        writeFileSync(join(dir, 'pack.json'), JSON.stringify(info))
+      })
+  ],
+  [
+    'a folder name that is not a store path',
+    'pack',
+    cache => tamper(join(cache, packFile), dir => mkdirSync(join(dir, 'store', 'not-a-store-path')))
+  ],
+  [
+    'a link escaping the store',
+    'pack',
+    cache =>
+      tamper(join(cache, packFile), async dir => {
+        const victim = firstStoreDir(dir)
+        await chmod(victim, 0o755)
+        symlinkSync('../../../etc/passwd', join(victim, 'escape'))
+      })
+  ],
+  [
+    'a snapshot that is not JSON',
+    'snapshot',
+    cache =>
+      tamper(join(cache, snapshotFile), dir => writeFileSync(join(dir, 'snapshot.json'), '{'))
+  ],
+  [
+    'a snapshot naming a pack that is gone',
+    'pack',
+    cache => execFileSync('rm', [join(cache, packFile)])
+  ]
+]
+
+/** The reason each case must be refused for: each check, not some other failure. */
+const REASONS: Record<string, RegExp> = {
+  'a truncated archive': /zstd -d .*failed/,
+  'a corrupt archive': /zstd -d .*failed/,
+  'a pack.json that lies about its paths': /folders \(\d+\) do not match pack\.json/,
+  'rows without folders': /db\.sqlite's rows \(\d+\) do not match/,
+  'a folder name that is not a store path': /store\/not-a-store-path is not a store path name/,
+  'a link escaping the store': /links to \.\.\/\.\.\/\.\.\/etc\/passwd, outside the store/,
+  'a snapshot that is not JSON': /snapshot\.json is missing or not JSON/,
+  'a snapshot naming a pack that is gone': /missing from the cache/
+}
+
+describe('a bad cache entry', () => {
+  it.each(cases)(
+    '%s: warns, leaves store and database as they were, goes on',
+    async (what, entry, breakIt) => {
+      const cache = join((await world()).root, 'cache')
+      cpSync(good, cache, { recursive: true })
+      await breakIt(cache)
+
+      // A runner with a store of its own.
+      const runner = await world()
+      await build(runner, ['figlet'])
+      const before = storeFingerprint(runner)
+
+      const log = new RecordingLogger()
+      const ctx = await cacheContext(
+        jobConfig(runner, { deps: DEPS, backend: 'local', cacheDir: cache }),
+        log
+      )
+      const r = await restoreSnapshot(ctx)
+      expect(r.pathsRestored).toBe(0)
+      expect(log.warnings).toHaveLength(1)
+      const key = (entry === 'pack' ? packFile : snapshotFile).replace('.tar.zst', '')
+      expect(log.warnings[0]).toContain(key)
+      expect(log.warnings[0]).toMatch(REASONS[what]!)
+      expect(storeFingerprint(runner)).toBe(before)
+
+      // The job goes on: nix builds what the cache could not give.
+      const shell = await nixPortable(runner, [
+        'nix-shell',
+        '-p',
+        'hello',
+        'cowsay',
+        '--run',
+        'hello'
+      ])
+      expect(shell.stdout).toBe('Hello, world!\n')
+      expect(countBuilds(shell.stderr)).toBeGreaterThan(0)
+    }
+  )
+})

@@ -1,0 +1,163 @@
+// The cache end to end through the pipeline: real nix, real tar/zstd, both
+// backends (a local directory; the cache service with Azurite through
+// @actions/cache), judged by nix-store --verify and build counts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chownSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { startCacheService, type CacheService } from '../rig/cache-service.js'
+import { cli, job, type JobOptions } from '../rig/jobs.js'
+import { build, dumpDb, requisites } from '../rig/store.js'
+import {
+  countBuilds,
+  makeWorld,
+  nixPortable,
+  NOBODY,
+  removeWorld,
+  type World
+} from '../rig/world.js'
+
+const DEPS = 'hello cowsay bigbin'
+
+describe.each(['local', 'github'] as const)('the %s backend', backend => {
+  const worlds: World[] = []
+  let service: CacheService | undefined
+  let cacheRoot: World
+  const savedEnv = { ...process.env }
+
+  async function world(unprivileged = false): Promise<World> {
+    const w = await makeWorld({ unprivileged })
+    worlds.push(w)
+    return w
+  }
+  function opts(deps = DEPS): JobOptions {
+    return { deps, backend, cacheDir: join(cacheRoot.root, 'cache') }
+  }
+  /** Entry key -> stored bytes. */
+  function entries(): Map<string, number> {
+    if (service) return new Map(service.entries().map(e => [e.key, e.sizeBytes]))
+    const dir = join(cacheRoot.root, 'cache')
+    return new Map(
+      readdirSync(dir)
+        .filter(n => n.endsWith('.tar.zst'))
+        .map(n => [n.slice(0, -'.tar.zst'.length), statSync(join(dir, n)).size])
+    )
+  }
+
+  beforeAll(async () => {
+    // A cache folder both root's and the unprivileged user's jobs use.
+    cacheRoot = await world(true)
+    mkdirSync(join(cacheRoot.root, 'cache'))
+    chownSync(join(cacheRoot.root, 'cache'), NOBODY.uid, NOBODY.gid)
+    if (backend === 'github') {
+      service = await startCacheService()
+      Object.assign(process.env, service.env, { RUNNER_TEMP: cacheRoot.runnerTemp })
+    }
+  })
+  afterAll(async () => {
+    process.env = savedEnv
+    await service?.stop()
+    for (const w of worlds) await removeWorld(w)
+  })
+
+  it('saves a cold run; a warm run elsewhere restores it, builds nothing and nix verifies it', async () => {
+    const cold = await world()
+    const first = await job(cold, { ...opts(), run: 'cowsay cold' })
+    expect(first.restore.cacheHit).toBe(false)
+    expect(first.builds).toBeGreaterThan(0)
+    expect(first.save?.pathsSaved).toBeGreaterThan(5)
+    expect(first.shell.stdout).toBe(' < cold Hello, world! >\n')
+
+    const warm = await world()
+    const second = await job(warm, { ...opts(), run: 'cowsay warm' })
+    expect(second.restore.cacheHit).toBe(true)
+    expect(second.restore.pathsRestored).toBe(first.save?.pathsSaved)
+    expect(second.builds).toBe(0)
+    expect(second.shell.stdout).toBe(' < warm Hello, world! >\n')
+    const verify = await nixPortable(warm, ['nix-store', '--verify', '--check-contents'])
+    expect(verify.code).toBe(0)
+    expect(verify.stderr).not.toMatch(/disappeared|modified|not valid/)
+    expect(second.log.warnings).toEqual([])
+  })
+
+  it('uploads one small pack for one more package, and nothing when nothing is new', async () => {
+    const before = entries()
+    const w = await world()
+    const nothing = await job(w, opts())
+    expect(nothing.save?.outcome).toMatch(/Nothing new/)
+    expect(entries()).toEqual(before)
+
+    const more = await world()
+    const r = await job(more, { ...opts(`${DEPS} figlet`), run: 'figlet hi' })
+    expect(r.restore.cacheHit).toBe(false) // a new dependency set starts from the closest snapshot
+    expect(r.restore.pathsRestored).toBeGreaterThan(5)
+    expect(r.builds).toBe(1) // figlet alone
+    expect(r.save?.pathsSaved).toBeLessThanOrEqual(3) // figlet, its .drv, the shell's .drv
+    const after = entries()
+    const added = [...after.keys()].filter(k => !before.has(k))
+    expect(added).toHaveLength(2) // one pack, one snapshot
+    const biggest = Math.max(...before.values())
+    for (const k of added) expect(after.get(k)!).toBeLessThan(biggest / 10)
+  })
+
+  it('keeps every path a location already had', async () => {
+    const own = await world()
+    const mine = await build(own, ['figlet', 'multi.out', 'multi.dev'])
+    const mineClosure = await requisites(own, mine)
+    const dumpBefore = await dumpDb(own, mineClosure)
+    const r = await job(own, { ...opts(), run: 'hello' })
+    expect(r.restore.cacheHit).toBe(true)
+    expect(r.builds).toBe(0)
+    expect(await dumpDb(own, mineClosure)).toEqual(dumpBefore)
+    expect(await requisites(own, mine)).toEqual(mineClosure)
+    expect((await nixPortable(own, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+
+  it('lets two jobs save from the same snapshot at once', async () => {
+    const [a, b] = [await world(true), await world(true)]
+    const o = opts(`${DEPS} multi`)
+    for (const w of [a, b]) {
+      const r = await cli(w, 'restore', o, service?.env)
+      expect(r.code, r.stderr).toBe(0)
+      const shell = await nixPortable(w, [
+        'nix-shell',
+        '-p',
+        'hello',
+        'cowsay',
+        'bigbin',
+        'multi',
+        '--run',
+        'true'
+      ])
+      expect(countBuilds(shell.stderr)).toBe(1) // multi
+    }
+    const before = entries().size
+    const [sa, sb] = await Promise.all([
+      cli(a, 'save', o, service?.env),
+      cli(b, 'save', o, service?.env)
+    ])
+    expect(sa.code, sa.stderr).toBe(0)
+    expect(sb.code, sb.stderr).toBe(0)
+    const said = sa.stdout + sb.stdout
+    expect(said).toMatch(/Saved pack/)
+    expect(entries().size).toBe(before + 2) // the same pack and snapshot, stored once
+    expect(sa.stderr + sb.stderr).not.toMatch(/warning/i)
+  })
+
+  it('runs cold and warm jobs as an unprivileged user through the CLI', async () => {
+    const key = { key: 'unprivileged' }
+    const cold = await world(true)
+    const c = await cli(cold, 'run', { ...opts(), ...key, run: 'hello' }, service?.env)
+    expect(c.code, c.stderr).toBe(0)
+    expect(c.stdout).toMatch(/Hello, world!/)
+    expect(c.stdout).toMatch(/Saved pack/)
+    const warm = await world(true)
+    const w = await cli(warm, 'run', { ...opts(), ...key, run: 'cowsay hi' }, service?.env)
+    expect(w.code, w.stderr).toBe(0)
+    expect(w.stdout).toMatch(/restore: hit/)
+    expect(countBuilds(w.stderr)).toBe(0)
+    expect(w.stdout).toMatch(/Nothing new/)
+    const verify = await nixPortable(warm, ['nix-store', '--verify', '--check-contents'])
+    expect(verify.code).toBe(0)
+    expect(verify.stderr).not.toMatch(/disappeared|modified/)
+  })
+})
