@@ -22,7 +22,9 @@ try {
   )
   cpSync(join(sqliteDir, 'prebuilds'), join(out, 'prebuilds'), { recursive: true })
   execFileSync(process.execPath, [join(out, 'bench', 'index.js'), ...process.argv.slice(3)], {
-    stdio: 'inherit'
+    stdio: 'inherit',
+    // The bundle does not sit in test/rig: tell the rig where its files are.
+    env: { ...process.env, NSC_RIG_DIR: join(process.cwd(), 'test', 'rig') }
   })
 } finally {
   rmSync(out, { recursive: true, force: true })

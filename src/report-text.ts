@@ -5,3 +5,15 @@ export function describePhases(phases: readonly Phase[]): string {
   if (phases.length === 0) return 'nothing to do'
   return phases.map(p => `${p.name} ${p.seconds.toFixed(2)} s`).join(', ')
 }
+
+/** 1536 -> `1.5 KiB` */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let i = 0
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024
+    i++
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`
+}

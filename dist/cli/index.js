@@ -99505,6 +99505,17 @@ function describePhases(phases) {
         return 'nothing to do';
     return phases.map(p => `${p.name} ${p.seconds.toFixed(2)} s`).join(', ');
 }
+/** 1536 -> `1.5 KiB` */
+function formatBytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
 
 ;// CONCATENATED MODULE: ./src/db/errors.ts
 /** A database we refuse to open or merge; the message says which file and why. */
@@ -100059,7 +100070,11 @@ function copyRows(sql, paths, ca) {
         .run();
     if (ca)
         copyRealisations(sql);
-    return { paths: n, refs, externalRefs };
+    const narBytes = sql
+        .prepare('SELECT coalesce(sum(narSize), 0) FROM main.ValidPaths')
+        .pluck()
+        .get();
+    return { paths: n, refs, externalRefs, narBytes };
 }
 function copyRealisations(sql) {
     const cols = shared(sql, 'Realisations').filter(c => c !== 'id' && c !== 'outputPath');
@@ -100313,6 +100328,7 @@ async function linkOrCopy(sources, dest) {
 
 
 
+
 const PACK_FORMAT = 1;
 class BadPackError extends Error {
     name = 'BadPackError';
@@ -100325,25 +100341,16 @@ async function stagePack(lay, paths, dir) {
     const sorted = [...paths].sort();
     await (0,promises_namespaceObject.mkdir)(storeOf(dir), { recursive: true });
     await linkOrCopy(sorted.map(p => (0,external_node_path_namespaceObject.join)(lay.storeDir, baseName(p))), storeOf(dir));
-    extract(lay.dbFile, sorted, (0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'));
+    const { narBytes } = extract(lay.dbFile, sorted, (0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'));
     const info = {
         format: PACK_FORMAT,
         paths: sorted,
         nixSchema: SCHEMA_VERSION,
-        bytes: await treeBytes(storeOf(dir)),
+        bytes: narBytes,
         createdAt: new Date().toISOString()
     };
     await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(dir, 'pack.json'), JSON.stringify(info));
     return info;
-}
-async function treeBytes(path) {
-    const st = await (0,promises_namespaceObject.lstat)(path);
-    if (!st.isDirectory())
-        return st.size;
-    let total = 0;
-    for (const e of await (0,promises_namespaceObject.readdir)(path))
-        total += await treeBytes((0,external_node_path_namespaceObject.join)(path, e));
-    return total;
 }
 /** Narrows a parsed pack.json. */
 function parsePackInfo(data) {
@@ -100390,8 +100397,7 @@ async function checkPack(dir) {
     if (names.join('\n') !== want.join('\n')) {
         throw new BadPackError(`the folders (${names.length}) do not match pack.json's paths (${want.length})`);
     }
-    for (const n of names)
-        await checkLinks((0,external_node_path_namespaceObject.join)(storeOf(dir), n), `/nix/store/${n}`);
+    await checkLinks(storeOf(dir));
     const db = NixDb.open((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'), { readonly: true });
     try {
         const rows = db.pathsSince(0).sort();
@@ -100413,23 +100419,21 @@ async function checkPack(dir) {
         db.close();
     }
 }
-/** Relative symbolic links must stay inside /nix/store once the path is in place. */
-async function checkLinks(path, logical) {
-    const st = await (0,promises_namespaceObject.lstat)(path);
-    if (st.isSymbolicLink()) {
-        const target = await (0,promises_namespaceObject.readlink)(path);
-        if (!external_node_path_namespaceObject.posix.isAbsolute(target)) {
-            const resolved = external_node_path_namespaceObject.posix.resolve(external_node_path_namespaceObject.posix.dirname(logical), target);
-            if (!resolved.startsWith('/nix/store/')) {
-                throw new BadPackError(`${logical} links to ${target}, outside the store`);
-            }
+/** Relative symbolic links must stay inside /nix/store once the paths are in place. */
+async function checkLinks(store) {
+    // One `find` that lists only links and never follows them (Node's recursive
+    // readdir follows links to folders, and a link loop would never end).
+    const out = await run('find', [store, '-mindepth', '1', '-type', 'l', '-printf', '%P\\0%l\\0']);
+    const fields = out.split('\0');
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+        const logical = `/nix/store/${fields[i]}`;
+        const target = fields[i + 1];
+        if (external_node_path_namespaceObject.posix.isAbsolute(target))
+            continue;
+        if (!external_node_path_namespaceObject.posix.resolve(external_node_path_namespaceObject.posix.dirname(logical), target).startsWith('/nix/store/')) {
+            throw new BadPackError(`${logical} links to ${target}, outside the store`);
         }
-        return;
     }
-    if (!st.isDirectory())
-        return;
-    for (const e of await (0,promises_namespaceObject.readdir)(path))
-        await checkLinks((0,external_node_path_namespaceObject.join)(path, e), `${logical}/${e}`);
 }
 
 ;// CONCATENATED MODULE: ./src/snapshot/restore.ts
@@ -100634,13 +100638,16 @@ function validAmong(lay, paths) {
 
 
 
+
 async function saveSnapshot(ctx, state) {
     const phases = [];
     const { layout: lay, log } = ctx;
-    const nothing = (outcome) => {
-        log.info(outcome);
-        return { outcome, pathsSaved: 0, bytesSaved: 0, phases };
-    };
+    const nothing = (outcome) => ({
+        outcome,
+        pathsSaved: 0,
+        bytesSaved: 0,
+        phases
+    });
     if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
         return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`);
     const plan = planSave(lay.dbFile, lay.storeDir, state, log.warning);
@@ -100673,7 +100680,7 @@ async function saveSnapshot(ctx, state) {
     phases.at(-1).bytes = info.bytes;
     const outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key));
     log.info(outcome.result === 'saved'
-        ? `Saved pack ${key}: ${paths.length} paths, ${info.bytes} bytes${outcome.archiveBytes ? ` (${outcome.archiveBytes} compressed)` : ''}`
+        ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`
         : `Pack ${key} is already in the cache.`);
     const snapshot = await saveManifest(ctx, phases, [...packs, { key, paths: info.paths }]);
     return {
@@ -100809,7 +100816,7 @@ async function cliMain(argv, log = consoleLogger) {
         const r = await restoreSnapshot(ctx);
         const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
         log.info(`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-            `${r.pathsRestored} paths, ${r.bytesRestored} bytes (${describePhases(r.phases)})`);
+            `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
         if (command === 'restore') {
             await (0,promises_namespaceObject.writeFile)(stateFile, JSON.stringify(r.state));
             return 0;

@@ -8,7 +8,7 @@ import { InputError, message } from '../errors.js'
 import { consoleLogger, type Logger } from '../log.js'
 import { runNixShell } from '../nix-portable/run.js'
 import { cacheContext } from '../pipeline.js'
-import { describePhases } from '../report-text.js'
+import { describePhases, formatBytes } from '../report-text.js'
 import { parseState, type CacheState } from '../snapshot/context.js'
 import { restoreSnapshot } from '../snapshot/restore.js'
 import { saveSnapshot } from '../snapshot/save.js'
@@ -40,7 +40,7 @@ export async function cliMain(
     const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss'
     log.info(
       `restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-        `${r.pathsRestored} paths, ${r.bytesRestored} bytes (${describePhases(r.phases)})`
+        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`
     )
     if (command === 'restore') {
       await writeFile(stateFile, JSON.stringify(r.state))

@@ -10,6 +10,8 @@ export interface ExtractResult {
   paths: number
   refs: number
   externalRefs: number
+  /** Sum of the paths' narSize. */
+  narBytes: number
 }
 
 /**
@@ -78,7 +80,11 @@ function copyRows(sql: Database.Database, paths: readonly string[], ca: boolean)
     .run()
 
   if (ca) copyRealisations(sql)
-  return { paths: n, refs, externalRefs }
+  const narBytes = sql
+    .prepare('SELECT coalesce(sum(narSize), 0) FROM main.ValidPaths')
+    .pluck()
+    .get() as number
+  return { paths: n, refs, externalRefs, narBytes }
 }
 
 function copyRealisations(sql: Database.Database): void {

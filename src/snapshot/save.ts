@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { NixDb } from '../db/index.js'
 import { packKey, snapshotKey } from '../keys.js'
 import { timed, type Phase } from '../log.js'
+import { formatBytes } from '../report-text.js'
 import { removeTree } from '../store/fsops.js'
 import { baseName } from '../store/layout.js'
 import { stagePack } from '../store/pack-dir.js'
@@ -30,10 +31,12 @@ export interface SaveReport {
 export async function saveSnapshot(ctx: CacheContext, state: CacheState): Promise<SaveReport> {
   const phases: Phase[] = []
   const { layout: lay, log } = ctx
-  const nothing = (outcome: string): SaveReport => {
-    log.info(outcome)
-    return { outcome, pathsSaved: 0, bytesSaved: 0, phases }
-  }
+  const nothing = (outcome: string): SaveReport => ({
+    outcome,
+    pathsSaved: 0,
+    bytesSaved: 0,
+    phases
+  })
   if (!existsSync(lay.dbFile)) return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`)
 
   const plan = planSave(lay.dbFile, lay.storeDir, state, log.warning)
@@ -70,7 +73,7 @@ export async function saveSnapshot(ctx: CacheContext, state: CacheState): Promis
   const outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key))
   log.info(
     outcome.result === 'saved'
-      ? `Saved pack ${key}: ${paths.length} paths, ${info.bytes} bytes${outcome.archiveBytes ? ` (${outcome.archiveBytes} compressed)` : ''}`
+      ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`
       : `Pack ${key} is already in the cache.`
   )
   const snapshot = await saveManifest(ctx, phases, [...packs, { key, paths: info.paths }])

@@ -1,8 +1,9 @@
 // A pack on disk: `store/<hash>-<name>/…`, `db.sqlite` (the paths' rows, Nix's
 // schema plus ExternalRefs) and `pack.json`. Everything read from a restored pack
 // is untrusted and narrowed field by field.
-import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join, posix } from 'node:path'
+import { run } from '../exec.js'
 import { extract, isStoreName, NixDb, SCHEMA_VERSION } from '../db/index.js'
 import { baseName, type Layout } from './layout.js'
 import { linkOrCopy } from './fsops.js'
@@ -14,7 +15,7 @@ export interface PackInfo {
   /** Sorted store paths. */
   paths: string[]
   nixSchema: number
-  /** Bytes of the store trees (apparent size). */
+  /** The paths' NAR size, as Nix recorded it: about the bytes of their files. */
   bytes: number
   createdAt: string
 }
@@ -39,24 +40,16 @@ export async function stagePack(
     sorted.map(p => join(lay.storeDir, baseName(p))),
     storeOf(dir)
   )
-  extract(lay.dbFile, sorted, join(dir, 'db.sqlite'))
+  const { narBytes } = extract(lay.dbFile, sorted, join(dir, 'db.sqlite'))
   const info: PackInfo = {
     format: PACK_FORMAT,
     paths: sorted,
     nixSchema: SCHEMA_VERSION,
-    bytes: await treeBytes(storeOf(dir)),
+    bytes: narBytes,
     createdAt: new Date().toISOString()
   }
   await writeFile(join(dir, 'pack.json'), JSON.stringify(info))
   return info
-}
-
-async function treeBytes(path: string): Promise<number> {
-  const st = await lstat(path)
-  if (!st.isDirectory()) return st.size
-  let total = 0
-  for (const e of await readdir(path)) total += await treeBytes(join(path, e))
-  return total
 }
 
 /** Narrows a parsed pack.json. */
@@ -107,7 +100,7 @@ export async function checkPack(dir: string): Promise<{ info: PackInfo; external
       `the folders (${names.length}) do not match pack.json's paths (${want.length})`
     )
   }
-  for (const n of names) await checkLinks(join(storeOf(dir), n), `/nix/store/${n}`)
+  await checkLinks(storeOf(dir))
 
   const db = NixDb.open(join(dir, 'db.sqlite'), { readonly: true })
   try {
@@ -132,19 +125,18 @@ export async function checkPack(dir: string): Promise<{ info: PackInfo; external
   }
 }
 
-/** Relative symbolic links must stay inside /nix/store once the path is in place. */
-async function checkLinks(path: string, logical: string): Promise<void> {
-  const st = await lstat(path)
-  if (st.isSymbolicLink()) {
-    const target = await readlink(path)
-    if (!posix.isAbsolute(target)) {
-      const resolved = posix.resolve(posix.dirname(logical), target)
-      if (!resolved.startsWith('/nix/store/')) {
-        throw new BadPackError(`${logical} links to ${target}, outside the store`)
-      }
+/** Relative symbolic links must stay inside /nix/store once the paths are in place. */
+async function checkLinks(store: string): Promise<void> {
+  // One `find` that lists only links and never follows them (Node's recursive
+  // readdir follows links to folders, and a link loop would never end).
+  const out = await run('find', [store, '-mindepth', '1', '-type', 'l', '-printf', '%P\\0%l\\0'])
+  const fields = out.split('\0')
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const logical = `/nix/store/${fields[i]}`
+    const target = fields[i + 1]!
+    if (posix.isAbsolute(target)) continue
+    if (!posix.resolve(posix.dirname(logical), target).startsWith('/nix/store/')) {
+      throw new BadPackError(`${logical} links to ${target}, outside the store`)
     }
-    return
   }
-  if (!st.isDirectory()) return
-  for (const e of await readdir(path)) await checkLinks(join(path, e), `${logical}/${e}`)
 }

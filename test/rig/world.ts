@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const RIG_DIR = dirname(fileURLToPath(import.meta.url))
+// NSC_RIG_DIR: where bundled benchmarks find the rig (they do not run from test/rig).
+export const RIG_DIR = process.env.NSC_RIG_DIR ?? dirname(fileURLToPath(import.meta.url))
 
 /** The unprivileged user GitHub-like tests run as (root ignores 0555 store modes). */
 export const NOBODY = { uid: 65534, gid: 65534 }
