@@ -173,3 +173,22 @@ describe('a bad cache entry', () => {
     }
   )
 })
+
+describe('a good entry with links', () => {
+  it('keeps links inside the store and to the host, and a link loop does not hang the check', async () => {
+    const cacheDir = join((await world()).root, 'cache')
+    const src = await world()
+    await job(src, { deps: 'linky', backend: 'local', cacheDir })
+    const dst = await world()
+    const r = await job(dst, {
+      deps: 'linky',
+      backend: 'local',
+      cacheDir,
+      run: 'cat $(dirname $(command -v readme))/readme'
+    })
+    expect(r.log.warnings).toEqual([])
+    expect(r.builds).toBe(0)
+    expect(r.shell.stdout).toBe('doc\n')
+    expect((await nixPortable(dst, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+})

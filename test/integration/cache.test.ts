@@ -161,3 +161,32 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(verify.stderr).not.toMatch(/disappeared|modified/)
   })
 })
+
+describe('many packs', () => {
+  it('saves one compacted pack past eight, which restores whole', async () => {
+    const worlds: World[] = []
+    const cacheDir = join((await makeWorld()).root, 'cache')
+    try {
+      let deps = 'hello'
+      let last
+      for (let i = 1; i <= 9; i++) {
+        deps += ` filler${i}`
+        const w = await makeWorld()
+        worlds.push(w)
+        last = await job(w, { deps, backend: 'local', cacheDir })
+        expect(last.builds).toBe(i === 1 ? 5 : 1) // only the new filler after the first job
+        if (i < 9) expect(last.restore.packsFetched).toBe(i - 1)
+      }
+      expect(last?.save?.pathsSaved).toBeGreaterThan(12) // everything, in one pack
+      const fresh = await makeWorld()
+      worlds.push(fresh)
+      const warm = await job(fresh, { deps, backend: 'local', cacheDir })
+      expect(warm.restore.cacheHit).toBe(true)
+      expect(warm.restore.packsFetched).toBe(1)
+      expect(warm.builds).toBe(0)
+      expect((await nixPortable(fresh, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+    } finally {
+      for (const w of worlds) await removeWorld(w)
+    }
+  })
+})

@@ -30,7 +30,7 @@ let
     chmod +x $out/bin/${name}
   '' { inherit deps; };
 
-  pkgs = rec {
+  pkgs = (rec {
     inherit pkgs stdenv runCommand;
     runCommandCC = runCommand;
 
@@ -75,11 +75,23 @@ let
       chmod +x $out/bin/ca-hello
     '' { __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256"; };
 
-    # One more package per name, for tests that need many distinct paths.
-    filler = n: mkDrv "filler-${toString n}" ''
-      mkdir -p $out/share
-      echo "filler ${toString n}" > $out/share/filler
+    # Links: one to a folder of its own path (a loop for anything that follows
+    # links), one to the host outside the store, like real packages have.
+    linky = mkDrv "linky-1.0" ''
+      mkdir -p $out/share/doc $out/bin
+      echo doc > $out/share/doc/README
+      ln -s .. $out/share/doc/up
+      ln -s ../share/doc/README $out/bin/readme
+      ln -s /bin/sh $out/bin/sh
     '' { };
-  };
+  }
+  # filler1 … filler12: small distinct packages, for tests that need many packs.
+  // builtins.listToAttrs (builtins.genList (i: {
+    name = "filler${toString (i + 1)}";
+    value = mkDrv "filler-${toString (i + 1)}" ''
+      mkdir -p $out/share
+      echo "filler ${toString (i + 1)}" > $out/share/filler
+    '' { };
+  }) 12));
 in
 pkgs
