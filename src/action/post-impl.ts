@@ -1,0 +1,40 @@
+// The action's post step (and the `save` sub-action): save only what is new.
+// In the post step every failure is a warning: the job's work is done.
+import * as core from '@actions/core'
+import { parseConfig } from '../config.js'
+import { InputError, message } from '../errors.js'
+import { cacheContext } from '../pipeline.js'
+import { coreLogger, saveOutputs, saveRows, writeSummary } from '../report.js'
+import { parseState } from '../snapshot/context.js'
+import { saveSnapshot } from '../snapshot/save.js'
+import { readActionState, readStateFile } from './state.js'
+
+export async function postRun(mode: 'post' | 'save'): Promise<void> {
+  try {
+    const config = parseConfig(name => core.getInput(name), process.env)
+    if (!config.save) {
+      core.info('`save` is false: not saving.')
+      return
+    }
+    const state = mode === 'post' ? readActionState() : await readStateFile()
+    if (!state && mode === 'post') {
+      core.info('The main step did not restore anything: nothing to save.')
+      return
+    }
+    if (!state) core.info('No state from a restore step: saving every registered path.')
+    const ctx = await cacheContext(config, coreLogger)
+    const s = await core.group('Save the Nix store', () =>
+      saveSnapshot(ctx, state?.cache ?? parseState({}))
+    )
+    core.info(s.outcome)
+    saveOutputs(s)
+    await writeSummary(
+      'nix-store-cache: save',
+      saveRows(s),
+      s.snapshotKey ? [`snapshot: <code>${s.snapshotKey}</code>`] : []
+    )
+  } catch (e) {
+    if (mode === 'save' && e instanceof InputError) core.setFailed(e.message)
+    else core.warning(`Saving the cache failed: ${message(e)}`)
+  }
+}

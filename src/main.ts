@@ -1,0 +1,3 @@
+import { mainRun } from './action/main-impl.js'
+
+await mainRun('main')

@@ -1,0 +1,3 @@
+import { postRun } from './action/post-impl.js'
+
+await postRun('save')

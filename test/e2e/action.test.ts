@@ -1,0 +1,139 @@
+// The built action, run the way the runner runs it (dist/main then dist/post,
+// INPUT_*, file commands, STATE_*), as an unprivileged user like GitHub's
+// `runner`, with the rig's launcher as the `nix-portable` input, on both backends.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chownSync, existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { startCacheService, type CacheService } from '../rig/cache-service.js'
+import { Job } from '../rig/runner.js'
+import {
+  countBuilds,
+  makeWorld,
+  nixPortable,
+  NOBODY,
+  removeWorld,
+  type World
+} from '../rig/world.js'
+
+describe.each(['local', 'github'] as const)('the action on the %s backend', backend => {
+  const worlds: World[] = []
+  let service: CacheService | undefined
+  let cacheDir: string
+
+  async function world(): Promise<World> {
+    const w = await makeWorld({ unprivileged: true })
+    worlds.push(w)
+    return w
+  }
+  function inputs(w: World, deps: string, run: string): Record<string, string> {
+    return {
+      systemDependencies: deps,
+      run,
+      backend,
+      'cache-dir': cacheDir,
+      'nix-portable': w.launcher,
+      location: w.location
+    }
+  }
+
+  beforeAll(async () => {
+    const shared = await world()
+    cacheDir = join(shared.root, 'cache')
+    mkdirSync(cacheDir)
+    chownSync(cacheDir, NOBODY.uid, NOBODY.gid)
+    if (backend === 'github') service = await startCacheService()
+  })
+  afterAll(async () => {
+    await service?.stop()
+    for (const w of worlds) await removeWorld(w)
+  })
+
+  it('cold job saves; warm job hits, builds and saves nothing; one more dependency saves a small pack', async () => {
+    const cold = await world()
+    const c = await new Job(cold, service?.env).action(
+      inputs(cold, 'hello cowsay bigbin', 'cowsay cold')
+    )
+    expect(c.main.code, c.main.stdout + c.main.stderr).toBe(0)
+    expect(c.main.stdout).toContain(' < cold Hello, world! >')
+    expect(c.main.outputs['cache-hit']).toBe('false')
+    expect(c.main.outputs['nix-portable']).toBe(cold.launcher)
+    expect(c.main.env.NP_LOCATION).toBe(cold.location)
+    expect(c.post.code, c.post.stdout).toBe(0)
+    expect(Number(c.post.outputs['paths-saved'])).toBeGreaterThan(5)
+    expect(c.post.summary).toMatch(/nix-store-cache: save/)
+    expect(c.post.summary).toMatch(/<table>/)
+
+    const warm = await world()
+    const w = await new Job(warm, service?.env).action(
+      inputs(warm, 'bigbin, cowsay\nhello', 'cowsay warm')
+    )
+    expect(w.main.code, w.main.stdout).toBe(0)
+    expect(w.main.outputs['cache-hit']).toBe('true')
+    expect(w.main.outputs['restored-key']).toMatch(/^nix-store-cache-v1-linux-/)
+    expect(Number(w.main.outputs['paths-restored'])).toBe(Number(c.post.outputs['paths-saved']))
+    expect(countBuilds(w.main.stderr + w.main.stdout)).toBe(0)
+    expect(w.main.stdout).toContain(' < warm Hello, world! >')
+    expect(w.post.outputs['paths-saved']).toBe('0')
+    expect(w.post.stdout).toMatch(/Nothing new/)
+    expect(w.main.summary).toMatch(/hit/)
+    const verify = await nixPortable(warm, ['nix-store', '--verify', '--check-contents'])
+    expect(verify.code).toBe(0)
+
+    const more = await world()
+    const m = await new Job(more, service?.env).action(
+      inputs(more, 'hello cowsay bigbin figlet', 'figlet more')
+    )
+    expect(m.main.code).toBe(0)
+    expect(m.main.outputs['cache-hit']).toBe('false')
+    expect(Number(m.main.outputs['paths-restored'])).toBeGreaterThan(5)
+    expect(Number(m.post.outputs['paths-saved'])).toBeLessThanOrEqual(3)
+    expect(Number(m.post.outputs['bytes-saved'])).toBeLessThan(
+      Number(c.post.outputs['bytes-saved']) / 10
+    )
+  })
+
+  it('restore and save sub-actions share state across steps', async () => {
+    const w = await world()
+    const job = new Job(w, service?.env)
+    const base = {
+      backend,
+      'cache-dir': cacheDir,
+      'nix-portable': w.launcher,
+      location: w.location
+    }
+    const r = await job.run(
+      'restore',
+      { ...base, systemDependencies: 'hello multi' },
+      'restore/action.yml'
+    )
+    expect(r.code, r.stdout).toBe(0)
+    expect(r.env.NIX_STORE_CACHE_STATE_FILE).toBeTruthy()
+    const shell = await nixPortable(w, ['nix-shell', '-p', 'hello', 'multi', '--run', 'hello'])
+    expect(shell.stdout).toBe('Hello, world!\n')
+    const s = await job.run(
+      'save',
+      { ...base, systemDependencies: 'hello multi' },
+      'save/action.yml'
+    )
+    expect(s.code, s.stdout).toBe(0)
+    expect(Number(s.outputs['paths-saved'])).toBeGreaterThan(0)
+    expect(Number(s.outputs['paths-saved'])).toBeLessThan(6) // multi's outputs and .drv, the shell's .drv
+  })
+
+  it('fails on bad input before touching anything', async () => {
+    const w = await world()
+    const r = await new Job(w, service?.env).run('main', inputs(w, 'gcc;rm -rf /', 'true'))
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(
+      /::error::Input `systemDependencies`: `gcc;rm` is not a nixpkgs attribute name/
+    )
+    expect(existsSync(join(w.location, '.nix-portable'))).toBe(false)
+  })
+
+  it('fails the step when `run` fails, and then the post step does not run', async () => {
+    const w = await world()
+    const r = await new Job(w, service?.env).run('main', inputs(w, 'hello', 'hello; exit 3'))
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/::error::`run` exited with code 3/)
+  })
+})
