@@ -17,3 +17,27 @@ export function formatBytes(n: number): string {
   }
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`
 }
+
+interface RestoreFigures {
+  matchedKey?: string
+  cacheHit: boolean
+  packsFetched: number
+  packsSkipped: number
+  pathsRestored: number
+  bytesRestored: number
+  phases: readonly Phase[]
+}
+
+/** One line for the log: what the restore found and did, with its times. */
+export function restoreLine(r: RestoreFigures): string {
+  const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss'
+  return (
+    `restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+    `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`
+  )
+}
+
+/** One line for the log: what the save did, with its times. */
+export function saveLine(s: { outcome: string; phases: readonly Phase[] }): string {
+  return `save: ${s.outcome} (${describePhases(s.phases)})`
+}

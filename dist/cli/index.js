@@ -99516,6 +99516,16 @@ function formatBytes(n) {
     }
     return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
+/** One line for the log: what the restore found and did, with its times. */
+function restoreLine(r) {
+    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
+    return (`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
+}
+/** One line for the log: what the save did, with its times. */
+function saveLine(s) {
+    return `save: ${s.outcome} (${describePhases(s.phases)})`;
+}
 
 ;// CONCATENATED MODULE: ./src/db/errors.ts
 /** A database we refuse to open or merge; the message says which file and why. */
@@ -100814,9 +100824,7 @@ async function cliMain(argv, log = consoleLogger) {
     const stateFile = (0,external_node_path_namespaceObject.join)(config.location, '.nix-store-cache.state.json');
     if (command === 'run' || command === 'restore') {
         const r = await restoreSnapshot(ctx);
-        const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
-        log.info(`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-            `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
+        log.info(restoreLine(r));
         if (command === 'restore') {
             await (0,promises_namespaceObject.writeFile)(stateFile, JSON.stringify(r.state));
             return 0;
@@ -100837,7 +100845,7 @@ async function cliMain(argv, log = consoleLogger) {
 async function save(config, state, log) {
     try {
         const s = await saveSnapshot(await cacheContext(config, log), state);
-        log.info(`save: ${s.outcome} ${s.pathsSaved} paths, ${s.bytesSaved} bytes (${describePhases(s.phases)})`);
+        log.info(saveLine(s));
     }
     catch (e) {
         log.warning(`saving the cache failed: ${message(e)}`);

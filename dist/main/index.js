@@ -100378,6 +100378,16 @@ function formatBytes(n) {
     }
     return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
+/** One line for the log: what the restore found and did, with its times. */
+function restoreLine(r) {
+    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
+    return (`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
+}
+/** One line for the log: what the save did, with its times. */
+function saveLine(s) {
+    return `save: ${s.outcome} (${describePhases(s.phases)})`;
+}
 
 ;// CONCATENATED MODULE: ./src/report.ts
 // Outputs, log lines and the job summary: the one place besides the entry
@@ -101631,6 +101641,7 @@ async function readStateFile() {
 
 
 
+
 async function mainRun(mode) {
     try {
         const config = parseConfig(name => getInput(name), process.env);
@@ -101641,7 +101652,11 @@ async function mainRun(mode) {
         const np = await group('Set up nix-portable', () => setUp(config));
         const ctx = await cacheContext(config, report_coreLogger);
         const primaryKey = depsPrefix(ctx.keys);
-        const r = await group('Restore the Nix store', () => restoreSnapshot(ctx));
+        const r = await group('Restore the Nix store', async () => {
+            const report = await restoreSnapshot(ctx);
+            info(restoreLine(report));
+            return report;
+        });
         restoreOutputs(r, primaryKey);
         const state = { cache: r.state, nixPortable: np.path };
         if (mode === 'main')

@@ -99486,6 +99486,16 @@ function formatBytes(n) {
     }
     return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
+/** One line for the log: what the restore found and did, with its times. */
+function restoreLine(r) {
+    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
+    return (`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
+}
+/** One line for the log: what the save did, with its times. */
+function saveLine(s) {
+    return `save: ${s.outcome} (${describePhases(s.phases)})`;
+}
 
 ;// CONCATENATED MODULE: ./src/report.ts
 // Outputs, log lines and the job summary: the one place besides the entry
@@ -100660,6 +100670,7 @@ async function readStateFile() {
 
 
 
+
 async function postRun(mode) {
     try {
         const config = parseConfig(name => getInput(name), process.env);
@@ -100675,8 +100686,11 @@ async function postRun(mode) {
         if (!state)
             info('No state from a restore step: saving every registered path.');
         const ctx = await cacheContext(config, report_coreLogger);
-        const s = await group('Save the Nix store', () => saveSnapshot(ctx, state?.cache ?? parseState({})));
-        info(s.outcome);
+        const s = await group('Save the Nix store', async () => {
+            const report = await saveSnapshot(ctx, state?.cache ?? parseState({}));
+            info(saveLine(report));
+            return report;
+        });
         saveOutputs(s);
         await writeSummary('nix-store-cache: save', saveRows(s), s.snapshotKey ? [`snapshot: <code>${s.snapshotKey}</code>`] : []);
     }

@@ -12,6 +12,7 @@ import { runNixShell } from '../nix-portable/run.js'
 import { chooseRuntime } from '../nix-portable/runtime.js'
 import { cacheContext } from '../pipeline.js'
 import { coreLogger, restoreOutputs, restoreRows, writeSummary } from '../report.js'
+import { restoreLine } from '../report-text.js'
 import { restoreSnapshot } from '../snapshot/restore.js'
 import { saveActionState, writeStateFile } from './state.js'
 
@@ -28,7 +29,11 @@ export async function mainRun(mode: 'main' | 'restore'): Promise<void> {
 
     const ctx = await cacheContext(config, coreLogger)
     const primaryKey = depsPrefix(ctx.keys)
-    const r = await core.group('Restore the Nix store', () => restoreSnapshot(ctx))
+    const r = await core.group('Restore the Nix store', async () => {
+      const report = await restoreSnapshot(ctx)
+      core.info(restoreLine(report))
+      return report
+    })
     restoreOutputs(r, primaryKey)
     const state = { cache: r.state, nixPortable: np.path }
     if (mode === 'main') saveActionState(state)

@@ -5,6 +5,7 @@ import { parseConfig } from '../config.js'
 import { InputError, message } from '../errors.js'
 import { cacheContext } from '../pipeline.js'
 import { coreLogger, saveOutputs, saveRows, writeSummary } from '../report.js'
+import { saveLine } from '../report-text.js'
 import { parseState } from '../snapshot/context.js'
 import { saveSnapshot } from '../snapshot/save.js'
 import { readActionState, readStateFile } from './state.js'
@@ -23,10 +24,11 @@ export async function postRun(mode: 'post' | 'save'): Promise<void> {
     }
     if (!state) core.info('No state from a restore step: saving every registered path.')
     const ctx = await cacheContext(config, coreLogger)
-    const s = await core.group('Save the Nix store', () =>
-      saveSnapshot(ctx, state?.cache ?? parseState({}))
-    )
-    core.info(s.outcome)
+    const s = await core.group('Save the Nix store', async () => {
+      const report = await saveSnapshot(ctx, state?.cache ?? parseState({}))
+      core.info(saveLine(report))
+      return report
+    })
     saveOutputs(s)
     await writeSummary(
       'nix-store-cache: save',

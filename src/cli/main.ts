@@ -8,7 +8,7 @@ import { InputError, message } from '../errors.js'
 import { consoleLogger, type Logger } from '../log.js'
 import { runNixShell } from '../nix-portable/run.js'
 import { cacheContext } from '../pipeline.js'
-import { describePhases, formatBytes } from '../report-text.js'
+import { restoreLine, saveLine } from '../report-text.js'
 import { parseState, type CacheState } from '../snapshot/context.js'
 import { restoreSnapshot } from '../snapshot/restore.js'
 import { saveSnapshot } from '../snapshot/save.js'
@@ -37,11 +37,7 @@ export async function cliMain(
 
   if (command === 'run' || command === 'restore') {
     const r = await restoreSnapshot(ctx)
-    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss'
-    log.info(
-      `restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`
-    )
+    log.info(restoreLine(r))
     if (command === 'restore') {
       await writeFile(stateFile, JSON.stringify(r.state))
       return 0
@@ -62,9 +58,7 @@ export async function cliMain(
 async function save(config: Config, state: CacheState, log: Logger): Promise<void> {
   try {
     const s = await saveSnapshot(await cacheContext(config, log), state)
-    log.info(
-      `save: ${s.outcome} ${s.pathsSaved} paths, ${s.bytesSaved} bytes (${describePhases(s.phases)})`
-    )
+    log.info(saveLine(s))
   } catch (e) {
     log.warning(`saving the cache failed: ${message(e)}`)
   }

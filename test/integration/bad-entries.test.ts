@@ -53,6 +53,12 @@ async function tamper(file: string, edit: (dir: string) => void | Promise<void>)
   execFileSync('tar', ['--use-compress-program', 'zstd -q', '-cf', file, '-C', dir, '.'])
 }
 
+function editPackJson(dir: string, edit: (paths: string[]) => string[]): void {
+  const info = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as { paths: string[] }
+  info.paths = edit(info.paths)
+  writeFileSync(join(dir, 'pack.json'), JSON.stringify(info))
+}
+
 function firstStoreDir(dir: string): string {
   const name = readdirSync(join(dir, 'store')).find(n => n.endsWith('-hello'))!
   return join(dir, 'store', name)
@@ -74,11 +80,9 @@ const cases: [string, string, (cache: string) => void | Promise<void>][] = [
     'a pack.json that lies about its paths',
     'pack',
     cache =>
-      tamper(join(cache, packFile), dir => {
-        const info = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as { paths: string[] }
-        info.paths.push('/nix/store/00000000000000000000000000000000-extra')
-        writeFileSync(join(dir, 'pack.json'), JSON.stringify(info))
-      })
+      tamper(join(cache, packFile), dir =>
+        editPackJson(dir, paths => [...paths, '/nix/store/00000000000000000000000000000000-extra'])
+      )
   ],
   [
     'rows without folders',
@@ -88,9 +92,7 @@ const cases: [string, string, (cache: string) => void | Promise<void>][] = [
         const victim = firstStoreDir(dir)
         await chmod(victim, 0o755)
         execFileSync('rm', ['-rf', victim])
-        const info = JSON.parse(readFileSync(join(dir, 'pack.json'), 'utf8')) as { paths: string[] }
-        info.paths = info.paths.filter(p => !p.endsWith('-hello'))
-        writeFileSync(join(dir, 'pack.json'), JSON.stringify(info))
+        editPackJson(dir, paths => paths.filter(p => !p.endsWith('-hello')))
       })
   ],
   [
