@@ -99447,11 +99447,14 @@ async function local_exists(path) {
 
 
 
+
+
 function createBackend(c) {
     if (c.backend === 'github')
         return new GithubBackend(c.workspace);
-    // Staged next to the store, so packs move into it by rename.
-    return new LocalBackend(c.cacheDir, `${c.location}/.nix-store-cache`);
+    // Staged next to the store, so packs move into it by rename; one folder per
+    // process, as jobs on one self-hosted machine may share a location.
+    return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
 }
 
 ;// CONCATENATED MODULE: ./src/store/layout.ts

@@ -42605,7 +42605,7 @@ const internal_path_helper_IS_WINDOWS = process.platform === 'win32';
  * - `\\hello         => \\hello`
  * - `\\hello\world   => \\hello\world`
  */
-function internal_path_helper_dirname(p) {
+function dirname(p) {
     // Normalize slashes and trim unnecessary trailing slash
     p = safeTrimTrailingSeparator(p);
     // Windows UNC root, e.g. \\hello or \\hello\world
@@ -42799,14 +42799,14 @@ function getSearchPaths(patterns) {
         // Check for an ancestor search path
         let foundAncestor = false;
         let tempKey = key;
-        let parent = internal_path_helper_dirname(tempKey);
+        let parent = dirname(tempKey);
         while (parent !== tempKey) {
             if (searchPathMap[parent]) {
                 foundAncestor = true;
                 break;
             }
             tempKey = parent;
-            parent = internal_path_helper_dirname(tempKey);
+            parent = dirname(tempKey);
         }
         // Include the search pattern in the result
         if (!foundAncestor) {
@@ -45614,14 +45614,14 @@ class Path {
             else {
                 // Add all segments, while not at the root
                 let remaining = itemPath;
-                let dir = internal_path_helper_dirname(remaining);
+                let dir = dirname(remaining);
                 while (dir !== remaining) {
                     // Add the segment
                     const basename = external_path_.basename(remaining);
                     this.segments.unshift(basename);
                     // Truncate the last segment
                     remaining = dir;
-                    dir = internal_path_helper_dirname(remaining);
+                    dir = dirname(remaining);
                 }
                 // Remainder is the root
                 this.segments.unshift(remaining);
@@ -45641,7 +45641,7 @@ class Path {
                 // Root segment
                 if (i === 0 && hasRoot(segment)) {
                     segment = safeTrimTrailingSeparator(segment);
-                    external_assert_(segment === internal_path_helper_dirname(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
+                    external_assert_(segment === dirname(segment), `Parameter 'itemPath' root segment contains information for multiple segments`);
                     this.segments.push(segment);
                 }
                 // All other segments
@@ -45774,7 +45774,7 @@ class Pattern {
         // Normalize slashes and trim unnecessary trailing slash
         itemPath = safeTrimTrailingSeparator(itemPath);
         // matchOne does not handle root path correctly
-        if (internal_path_helper_dirname(itemPath) === itemPath) {
+        if (dirname(itemPath) === itemPath) {
             return this.rootRegExp.test(itemPath);
         }
         return this.minimatch.matchOne(itemPath.split(internal_pattern_IS_WINDOWS ? /\\+/ : /\/+/), this.minimatch.set[0], true);
@@ -99384,11 +99384,14 @@ async function local_exists(path) {
 
 
 
+
+
 function createBackend(c) {
     if (c.backend === 'github')
         return new GithubBackend(c.workspace);
-    // Staged next to the store, so packs move into it by rename.
-    return new LocalBackend(c.cacheDir, `${c.location}/.nix-store-cache`);
+    // Staged next to the store, so packs move into it by rename; one folder per
+    // process, as jobs on one self-hosted machine may share a location.
+    return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -100621,14 +100624,18 @@ async function saveManifest(ctx, phases, packs) {
 }
 
 ;// CONCATENATED MODULE: ./src/action/state.ts
-// State between main and post (one typed JSON value, STYLE.md), and between the
-// restore and save sub-actions (a file in RUNNER_TEMP, named in the environment).
+// State between main and post (STYLE.md: one typed JSON value), and between the
+// restore and save sub-actions. The value lists every restored path, which can
+// be far larger than an environment variable may be (the runner hands state to
+// the post step as STATE_* variables, and Linux caps each at 128 KiB): so it is
+// a file in RUNNER_TEMP, and only its path travels in the state or the env.
 
 
 
 
 
-const STATE = 'nix-store-cache';
+
+const STATE = 'state-file';
 const STATE_FILE_ENV = 'NIX_STORE_CACHE_STATE_FILE';
 function parseActionState(data) {
     if (typeof data !== 'object' || data === null)
@@ -100638,22 +100645,20 @@ function parseActionState(data) {
         return undefined;
     return { cache: parseState(o.cache), nixPortable: o.nixPortable };
 }
-function saveActionState(state) {
-    core.saveState(STATE, JSON.stringify(state));
-}
-function readActionState() {
-    const raw = getState(STATE);
-    return raw ? parseActionState(JSON.parse(raw)) : undefined;
-}
-/** For the save sub-action, which runs in another step than restore. */
-async function writeStateFile(state) {
-    const file = join(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache', 'state.json');
-    await mkdir(dirname(file), { recursive: true });
+/** main: for its own post step; restore: for a later save step. */
+async function keepState(state, mode) {
+    const dir = join(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `state-${randomBytes(6).toString('hex')}.json`);
     await writeFile(file, JSON.stringify(state));
-    core.exportVariable(STATE_FILE_ENV, file);
+    if (mode === 'main')
+        core.saveState(STATE, file);
+    else
+        core.exportVariable(STATE_FILE_ENV, file);
 }
-async function readStateFile() {
-    const file = process.env[STATE_FILE_ENV];
+/** post: what its main step kept; save: what a restore step kept, if any. */
+async function loadState(mode) {
+    const file = mode === 'post' ? getState(STATE) : process.env[STATE_FILE_ENV];
     if (!file || !(0,external_node_fs_namespaceObject.existsSync)(file))
         return undefined;
     return parseActionState(JSON.parse(await (0,promises_namespaceObject.readFile)(file, 'utf8')));
@@ -100678,7 +100683,7 @@ async function postRun(mode) {
             info('`save` is false: not saving.');
             return;
         }
-        const state = mode === 'post' ? readActionState() : await readStateFile();
+        const state = await loadState(mode);
         if (!state && mode === 'post') {
             info('The main step did not restore anything: nothing to save.');
             return;

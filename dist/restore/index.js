@@ -100309,11 +100309,14 @@ async function local_exists(path) {
 
 
 
+
+
 function createBackend(c) {
     if (c.backend === 'github')
         return new GithubBackend(c.workspace);
-    // Staged next to the store, so packs move into it by rename.
-    return new LocalBackend(c.cacheDir, `${c.location}/.nix-store-cache`);
+    // Staged next to the store, so packs move into it by rename; one folder per
+    // process, as jobs on one self-hosted machine may share a location.
+    return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
 }
 
 ;// CONCATENATED MODULE: ./src/store/layout.ts
@@ -101586,14 +101589,18 @@ function context_parseState(data) {
 }
 
 ;// CONCATENATED MODULE: ./src/action/state.ts
-// State between main and post (one typed JSON value, STYLE.md), and between the
-// restore and save sub-actions (a file in RUNNER_TEMP, named in the environment).
+// State between main and post (STYLE.md: one typed JSON value), and between the
+// restore and save sub-actions. The value lists every restored path, which can
+// be far larger than an environment variable may be (the runner hands state to
+// the post step as STATE_* variables, and Linux caps each at 128 KiB): so it is
+// a file in RUNNER_TEMP, and only its path travels in the state or the env.
 
 
 
 
 
-const STATE = 'nix-store-cache';
+
+const STATE = 'state-file';
 const STATE_FILE_ENV = 'NIX_STORE_CACHE_STATE_FILE';
 function parseActionState(data) {
     if (typeof data !== 'object' || data === null)
@@ -101603,22 +101610,20 @@ function parseActionState(data) {
         return undefined;
     return { cache: parseState(o.cache), nixPortable: o.nixPortable };
 }
-function saveActionState(state) {
-    saveState(STATE, JSON.stringify(state));
-}
-function readActionState() {
-    const raw = core.getState(STATE);
-    return raw ? parseActionState(JSON.parse(raw)) : undefined;
-}
-/** For the save sub-action, which runs in another step than restore. */
-async function writeStateFile(state) {
-    const file = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache', 'state.json');
-    await (0,promises_namespaceObject.mkdir)((0,external_node_path_namespaceObject.dirname)(file), { recursive: true });
+/** main: for its own post step; restore: for a later save step. */
+async function keepState(state, mode) {
+    const dir = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache');
+    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    const file = (0,external_node_path_namespaceObject.join)(dir, `state-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.json`);
     await (0,promises_namespaceObject.writeFile)(file, JSON.stringify(state));
-    exportVariable(STATE_FILE_ENV, file);
+    if (mode === 'main')
+        saveState(STATE, file);
+    else
+        exportVariable(STATE_FILE_ENV, file);
 }
-async function readStateFile() {
-    const file = process.env[STATE_FILE_ENV];
+/** post: what its main step kept; save: what a restore step kept, if any. */
+async function loadState(mode) {
+    const file = mode === 'post' ? core.getState(STATE) : process.env[STATE_FILE_ENV];
     if (!file || !existsSync(file))
         return undefined;
     return parseActionState(JSON.parse(await readFile(file, 'utf8')));
@@ -101658,11 +101663,7 @@ async function mainRun(mode) {
             return report;
         });
         restoreOutputs(r, primaryKey);
-        const state = { cache: r.state, nixPortable: np.path };
-        if (mode === 'main')
-            saveActionState(state);
-        else
-            await writeStateFile(state);
+        await keepState({ cache: r.state, nixPortable: np.path }, mode);
         await writeSummary('nix-store-cache: restore', restoreRows(r), [
             `primary key: <code>${primaryKey}</code>`
         ]);

@@ -14,7 +14,7 @@ import { cacheContext } from '../pipeline.js'
 import { coreLogger, restoreOutputs, restoreRows, writeSummary } from '../report.js'
 import { restoreLine } from '../report-text.js'
 import { restoreSnapshot } from '../snapshot/restore.js'
-import { saveActionState, writeStateFile } from './state.js'
+import { keepState } from './state.js'
 
 export async function mainRun(mode: 'main' | 'restore'): Promise<void> {
   try {
@@ -35,9 +35,7 @@ export async function mainRun(mode: 'main' | 'restore'): Promise<void> {
       return report
     })
     restoreOutputs(r, primaryKey)
-    const state = { cache: r.state, nixPortable: np.path }
-    if (mode === 'main') saveActionState(state)
-    else await writeStateFile(state)
+    await keepState({ cache: r.state, nixPortable: np.path }, mode)
     await writeSummary('nix-store-cache: restore', restoreRows(r), [
       `primary key: <code>${primaryKey}</code>`
     ])

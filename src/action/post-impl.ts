@@ -8,7 +8,7 @@ import { coreLogger, saveOutputs, saveRows, writeSummary } from '../report.js'
 import { saveLine } from '../report-text.js'
 import { parseState } from '../snapshot/context.js'
 import { saveSnapshot } from '../snapshot/save.js'
-import { readActionState, readStateFile } from './state.js'
+import { loadState } from './state.js'
 
 export async function postRun(mode: 'post' | 'save'): Promise<void> {
   try {
@@ -17,7 +17,7 @@ export async function postRun(mode: 'post' | 'save'): Promise<void> {
       core.info('`save` is false: not saving.')
       return
     }
-    const state = mode === 'post' ? readActionState() : await readStateFile()
+    const state = await loadState(mode)
     if (!state && mode === 'post') {
       core.info('The main step did not restore anything: nothing to save.')
       return

@@ -1,12 +1,16 @@
-// State between main and post (one typed JSON value, STYLE.md), and between the
-// restore and save sub-actions (a file in RUNNER_TEMP, named in the environment).
+// State between main and post (STYLE.md: one typed JSON value), and between the
+// restore and save sub-actions. The value lists every restored path, which can
+// be far larger than an environment variable may be (the runner hands state to
+// the post step as STATE_* variables, and Linux caps each at 128 KiB): so it is
+// a file in RUNNER_TEMP, and only its path travels in the state or the env.
 import * as core from '@actions/core'
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { parseState, type CacheState } from '../snapshot/context.js'
 
-const STATE = 'nix-store-cache'
+const STATE = 'state-file'
 export const STATE_FILE_ENV = 'NIX_STORE_CACHE_STATE_FILE'
 
 export interface ActionState {
@@ -21,25 +25,19 @@ export function parseActionState(data: unknown): ActionState | undefined {
   return { cache: parseState(o.cache), nixPortable: o.nixPortable }
 }
 
-export function saveActionState(state: ActionState): void {
-  core.saveState(STATE, JSON.stringify(state))
-}
-
-export function readActionState(): ActionState | undefined {
-  const raw = core.getState(STATE)
-  return raw ? parseActionState(JSON.parse(raw)) : undefined
-}
-
-/** For the save sub-action, which runs in another step than restore. */
-export async function writeStateFile(state: ActionState): Promise<void> {
-  const file = join(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache', 'state.json')
-  await mkdir(dirname(file), { recursive: true })
+/** main: for its own post step; restore: for a later save step. */
+export async function keepState(state: ActionState, mode: 'main' | 'restore'): Promise<void> {
+  const dir = join(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache')
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, `state-${randomBytes(6).toString('hex')}.json`)
   await writeFile(file, JSON.stringify(state))
-  core.exportVariable(STATE_FILE_ENV, file)
+  if (mode === 'main') core.saveState(STATE, file)
+  else core.exportVariable(STATE_FILE_ENV, file)
 }
 
-export async function readStateFile(): Promise<ActionState | undefined> {
-  const file = process.env[STATE_FILE_ENV]
+/** post: what its main step kept; save: what a restore step kept, if any. */
+export async function loadState(mode: 'post' | 'save'): Promise<ActionState | undefined> {
+  const file = mode === 'post' ? core.getState(STATE) : process.env[STATE_FILE_ENV]
   if (!file || !existsSync(file)) return undefined
   return parseActionState(JSON.parse(await readFile(file, 'utf8')))
 }

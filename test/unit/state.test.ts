@@ -1,0 +1,66 @@
+// Action state travels as a file: the runner hands state to post as STATE_*
+// variables, and Linux caps one at 128 KiB, while a big store's state is larger.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { keepState, loadState, STATE_FILE_ENV, type ActionState } from '../../src/action/state.js'
+import { parseFileCommands } from '../rig/runner.js'
+
+const HASH = '0123456789abcdfghijklmnpqrsvwxyz'
+
+function bigState(): ActionState {
+  const paths = Array.from(
+    { length: 5000 },
+    (_, i) => `/nix/store/${HASH}-package-number-${i}`
+  ).sort()
+  return {
+    nixPortable: '/opt/nix-portable',
+    cache: {
+      version: 1,
+      watermark: 42,
+      cacheHit: true,
+      matchedKey: 'k',
+      manifest: { format: 1, createdAt: '', packs: [{ key: 'pack-1', paths }] }
+    }
+  }
+}
+
+describe('action state', () => {
+  let dir: string
+  const saved = { ...process.env }
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nsc-state-'))
+    for (const f of ['GITHUB_STATE', 'GITHUB_ENV']) {
+      process.env[f] = join(dir, f)
+      writeFileSync(process.env[f], '')
+    }
+    process.env.RUNNER_TEMP = dir
+  })
+  afterEach(() => {
+    process.env = saved
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('passes a state far over 128 KiB from main to post through a file', async () => {
+    const state = bigState()
+    expect(JSON.stringify(state).length).toBeGreaterThan(128 * 1024)
+    await keepState(state, 'main')
+    expect(statSync(process.env.GITHUB_STATE!).size).toBeLessThan(1024)
+    const file = parseFileCommands(readFileSync(process.env.GITHUB_STATE!, 'utf8'))['state-file']!
+    process.env['STATE_state-file'] = file
+    expect(await loadState('post')).toEqual(state)
+  })
+
+  it('passes it from the restore sub-action to save through the environment', async () => {
+    const state = bigState()
+    await keepState(state, 'restore')
+    const exported = parseFileCommands(readFileSync(process.env.GITHUB_ENV!, 'utf8'))
+    process.env[STATE_FILE_ENV] = exported[STATE_FILE_ENV]
+    expect(await loadState('save')).toEqual(state)
+  })
+
+  it('has nothing for a post step whose main kept nothing', async () => {
+    expect(await loadState('post')).toBeUndefined()
+  })
+})
