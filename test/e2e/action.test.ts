@@ -2,7 +2,7 @@
 // INPUT_*, file commands, STATE_*), as an unprivileged user like GitHub's
 // `runner`, with the rig's launcher as the `nix-portable` input, on both backends.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chownSync, existsSync, mkdirSync } from 'node:fs'
+import { appendFileSync, chownSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { startCacheService, type CacheService } from '../rig/cache-service.js'
 import { Job } from '../rig/runner.js'
@@ -128,6 +128,19 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
       /::error::Input `systemDependencies`: `gcc;rm` is not a nixpkgs attribute name/
     )
     expect(existsSync(join(w.location, '.nix-portable'))).toBe(false)
+  })
+
+  it('fails on a miss when fail-on-cache-miss is true, before running anything', async () => {
+    const w = await world()
+    // Another nix-portable build (its digest keys the cache): no snapshot matches at all.
+    appendFileSync(w.launcher, '\n# another build\n')
+    const r = await new Job(w, service?.env).run('main', {
+      ...inputs(w, 'figlet', 'echo RUN-MARKER-42'),
+      'fail-on-cache-miss': 'true'
+    })
+    expect(r.code).toBe(1)
+    expect(r.stdout).toMatch(/::error::No cache entry matches .* and `fail-on-cache-miss` is true/)
+    expect(r.stdout).not.toContain('RUN-MARKER-42')
   })
 
   it('fails the step when `run` fails, and then the post step does not run', async () => {
