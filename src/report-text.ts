@@ -1,4 +1,5 @@
 import type { Phase } from './log.js'
+import type { RestoreReport } from './snapshot/restore.js'
 
 /** `lookup 0.12 s, download 1.50 s` */
 export function describePhases(phases: readonly Phase[]): string {
@@ -18,18 +19,8 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`
 }
 
-interface RestoreFigures {
-  matchedKey?: string
-  cacheHit: boolean
-  packsFetched: number
-  packsSkipped: number
-  pathsRestored: number
-  bytesRestored: number
-  phases: readonly Phase[]
-}
-
 /** One line for the log: what the restore found and did, with its times. */
-export function restoreLine(r: RestoreFigures): string {
+export function restoreLine(r: Omit<RestoreReport, 'state'>): string {
   const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss'
   return (
     `restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
