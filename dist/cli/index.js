@@ -99586,17 +99586,17 @@ function native_create(file) {
 ;// CONCATENATED MODULE: ./src/db/paths.ts
 // What a store path may look like: /nix/store/<32 chars of Nix's base32>-<name>.
 // nix-portable binds its store onto /nix, so every row says /nix/store.
-const paths_STORE_DIR = '/nix/store';
+const STORE_DIR = '/nix/store';
 const BASE32 = '0123456789abcdfghijklmnpqrsvwxyz';
 const NAME_CHARS = 'A-Za-z0-9+._?=-';
 const MAX_NAME = 211;
 /** A store folder name: `<hash>-<name>`, as Nix's `checkName` allows it. */
 const STORE_NAME_RE = new RegExp(`^[${BASE32}]{32}-(?!\\.)[${NAME_CHARS}]{1,${MAX_NAME}}$`);
-function paths_isStoreName(name) {
+function isStoreName(name) {
     return STORE_NAME_RE.test(name) && name !== '.' && name !== '..';
 }
 /** `/nix/store/<hash>-<name>`, nothing more. */
-const STORE_PATH_RE = new RegExp(`^${paths_STORE_DIR}/[${BASE32}]{32}-(?!\\.)[${NAME_CHARS}]{1,${MAX_NAME}}$`);
+const STORE_PATH_RE = new RegExp(`^${STORE_DIR}/[${BASE32}]{32}-(?!\\.)[${NAME_CHARS}]{1,${MAX_NAME}}$`);
 function isStorePath(path) {
     return typeof path === 'string' && STORE_PATH_RE.test(path);
 }
@@ -99686,7 +99686,7 @@ function columns(db, schema, table) {
         .all(table, schema);
     return rows.map(r => ({ name: r.name, notNull: r.nn === 1, hasDefault: r.d !== null }));
 }
-function schema_hasTable(db, schema, table) {
+function hasTable(db, schema, table) {
     const row = db
         .prepare(`SELECT 1 FROM "${schema}".sqlite_master WHERE type = 'table' AND name = ?`)
         .get(table);
@@ -99695,7 +99695,7 @@ function schema_hasTable(db, schema, table) {
 /** Refuses a database that lacks Nix's tables or columns; `what` names it in the message. */
 function checkTables(db, schema, what) {
     for (const [table, needed] of Object.entries(REQUIRED)) {
-        if (!schema_hasTable(db, schema, table)) {
+        if (!hasTable(db, schema, table)) {
             throw new NixDbError(`${what} is not a Nix database: it has no table ${table}`);
         }
         const have = new Set(columns(db, schema, table).map(c => c.name));
@@ -99813,7 +99813,7 @@ class NixDb {
     /** `paths` and every path that refers to one of them, directly or not, sorted. */
     referrersClosure(paths) {
         return this.sql
-            .prepare(`${nixdb_REFERRERS_CTE} SELECT v.path FROM d JOIN ValidPaths v ON v.id = d.id ORDER BY v.path`)
+            .prepare(`${REFERRERS_CTE} SELECT v.path FROM d JOIN ValidPaths v ON v.id = d.id ORDER BY v.path`)
             .pluck()
             .all(JSON.stringify(paths));
     }
@@ -99831,7 +99831,7 @@ class NixDb {
     }
 }
 /** `d(id)`: the ids of the JSON array parameter's paths and of all their referrers. */
-const nixdb_REFERRERS_CTE = `WITH RECURSIVE d(id) AS (
+const REFERRERS_CTE = `WITH RECURSIVE d(id) AS (
   SELECT id FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))
   UNION
   SELECT r.referrer FROM Refs r JOIN d ON r.reference = d.id
@@ -99916,7 +99916,7 @@ function mergeAttached(sql, srcFile, fault) {
     // References of new paths only: a path we had keeps its own rows. A reference
     // to a row the source lacks maps to NULL, which Refs' NOT NULL refuses.
     let refsAdded = insertRefs(sql, srcFile, before);
-    if (schema_hasTable(sql, 'src', 'ExternalRefs')) {
+    if (hasTable(sql, 'src', 'ExternalRefs')) {
         refsAdded += sql
             .prepare(`INSERT OR IGNORE INTO main.Refs (referrer, reference)
          SELECT a.dst, m.id FROM src.ExternalRefs e
@@ -99960,7 +99960,7 @@ function refuse(srcFile, what, sql, query) {
 /** What can be found wrong with the source before a single row is written. */
 function validateSource(sql, srcFile) {
     refuse(srcFile, 'derivation outputs with malformed store paths', sql, 'SELECT quote(path) FROM src.DerivationOutputs WHERE nix_bad_path(path)');
-    if (schema_hasTable(sql, 'src', 'ExternalRefs')) {
+    if (hasTable(sql, 'src', 'ExternalRefs')) {
         refuse(srcFile, 'references to paths that are neither in it nor valid here', sql, `SELECT DISTINCT e.path FROM src.ExternalRefs e
        WHERE NOT EXISTS (SELECT 1 FROM main.ValidPaths m WHERE m.path = e.path)
          AND NOT EXISTS (SELECT 1 FROM src.ValidPaths s WHERE s.path = e.path)`);
@@ -99993,9 +99993,9 @@ function columnPlan(sql, table, overrides) {
 }
 /** Realisations (ca-derivations), merged when both sides have the tables. */
 function mergeRealisations(sql, skipped) {
-    if (!schema_hasTable(sql, 'src', 'Realisations'))
+    if (!hasTable(sql, 'src', 'Realisations'))
         return 0;
-    if (!schema_hasTable(sql, 'main', 'Realisations')) {
+    if (!hasTable(sql, 'main', 'Realisations')) {
         skipped.push('Realisations (this Nix store has no ca-derivations tables)');
         return 0;
     }
@@ -100011,7 +100011,7 @@ function mergeRealisations(sql, skipped) {
                          WHERE m.drvPath = s.drvPath AND m.outputName = s.outputName)
        ORDER BY s.id`)
         .run().changes;
-    if (schema_hasTable(sql, 'src', 'RealisationsRefs') && schema_hasTable(sql, 'main', 'RealisationsRefs')) {
+    if (hasTable(sql, 'src', 'RealisationsRefs') && hasTable(sql, 'main', 'RealisationsRefs')) {
         sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
       INSERT OR IGNORE INTO rmap SELECT s.id, m.id FROM src.Realisations s
         JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;`);
@@ -100035,7 +100035,7 @@ function mergeRealisations(sql, skipped) {
  */
 function extract(srcFile, paths, outFile) {
     const probe = NixDb.open(srcFile, { readonly: true });
-    const ca = schema_hasTable(probe.sql, 'main', 'Realisations');
+    const ca = hasTable(probe.sql, 'main', 'Realisations');
     probe.close();
     const out = NixDb.create(outFile, { externalRefs: true, ca });
     const sql = out.sql;
@@ -100177,7 +100177,7 @@ function deleteDropped(sql) {
 function loadDisk(sql, storeDir) {
     let names = [];
     try {
-        names = readdirSync(storeDir).filter(isStoreName);
+        names = (0,external_node_fs_namespaceObject.readdirSync)(storeDir).filter(isStoreName);
     }
     catch (e) {
         if (e.code !== 'ENOENT')
@@ -100404,7 +100404,7 @@ async function checkPack(dir) {
     const info = parsePackInfo(raw);
     const names = (await (0,promises_namespaceObject.readdir)(storeOf(dir)).catch(() => [])).sort();
     for (const n of names)
-        if (!paths_isStoreName(n))
+        if (!isStoreName(n))
             throw new BadPackError(`store/${n} is not a store path name`);
     const want = info.paths.map(baseName).sort();
     if (names.join('\n') !== want.join('\n')) {
@@ -100493,6 +100493,7 @@ async function restoreInto(ctx, phases) {
     const prefixes = restorePrefixes(ctx.keys, ctx.userRestoreKeys);
     const miss = () => missReport(ctx, phases);
     await removeTree(backend.stageRoot);
+    repairLocal(ctx.layout, log);
     let matchedKey;
     let manifest;
     try {
@@ -100524,7 +100525,7 @@ async function restoreInto(ctx, phases) {
     let pathsRestored = 0;
     await timed(phases, 'merge', async () => {
         for (const f of fetched)
-            pathsRestored += await placePack(ctx.layout, f);
+            pathsRestored += await placePack(ctx.layout, f, log);
     }).catch(async (e) => {
         log.warning(`Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`);
     });
@@ -100578,7 +100579,7 @@ async function fetchPacks(ctx, needed, valid) {
  * folder without a row (a leftover, or nix-portable's unregistered bootstrap) is
  * replaced: its files are unknown, and registering them would trust them.
  */
-async function placePack(lay, f) {
+async function placePack(lay, f, log) {
     await (0,promises_namespaceObject.mkdir)(lay.storeDir, { recursive: true });
     const db = (0,external_node_fs_namespaceObject.existsSync)(lay.dbFile)
         ? NixDb.open(lay.dbFile)
@@ -100599,7 +100600,10 @@ async function placePack(lay, f) {
             await moveEntry((0,external_node_path_namespaceObject.join)(storeOf(f.dir), n), target);
             moved.push(n);
         }
-        return merge(db, (0,external_node_path_namespaceObject.join)(f.dir, 'db.sqlite')).pathsAdded;
+        const merged = merge(db, (0,external_node_path_namespaceObject.join)(f.dir, 'db.sqlite'));
+        for (const what of merged.skipped)
+            log.info(`Pack ${f.ref.key}: not merged: ${what}`);
+        return merged.pathsAdded;
     }
     catch (e) {
         for (const n of moved.reverse())
@@ -100607,6 +100611,29 @@ async function placePack(lay, f) {
         for (const n of displaced)
             await moveEntry((0,external_node_path_namespaceObject.join)(displacedDir, n), (0,external_node_path_namespaceObject.join)(lay.storeDir, n));
         throw e;
+    }
+    finally {
+        db.close();
+    }
+}
+/**
+ * A row whose folder is gone makes Nix fail later, and `nix-store --verify`
+ * cannot fix it: drop such rows with their referrers before restoring, so the
+ * paths come back from the cache (or get rebuilt) instead. Not when the store
+ * folder is missing or empty: then the layout, not the store, is wrong.
+ */
+function repairLocal(lay, log) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile) || !(0,external_node_fs_namespaceObject.existsSync)(lay.storeDir))
+        return;
+    if ((0,external_node_fs_namespaceObject.readdirSync)(lay.storeDir).filter(isStoreName).length === 0)
+        return;
+    const db = NixDb.open(lay.dbFile);
+    try {
+        const dropped = repair(db, lay.storeDir);
+        if (dropped.length > 0) {
+            log.warning(`${dropped.length} registered path(s) had no folder or referred to one that had none ` +
+                `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`);
+        }
     }
     finally {
         db.close();

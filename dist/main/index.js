@@ -100523,17 +100523,17 @@ function native_create(file) {
 ;// CONCATENATED MODULE: ./src/db/paths.ts
 // What a store path may look like: /nix/store/<32 chars of Nix's base32>-<name>.
 // nix-portable binds its store onto /nix, so every row says /nix/store.
-const paths_STORE_DIR = '/nix/store';
+const STORE_DIR = '/nix/store';
 const BASE32 = '0123456789abcdfghijklmnpqrsvwxyz';
 const NAME_CHARS = 'A-Za-z0-9+._?=-';
 const MAX_NAME = 211;
 /** A store folder name: `<hash>-<name>`, as Nix's `checkName` allows it. */
 const STORE_NAME_RE = new RegExp(`^[${BASE32}]{32}-(?!\\.)[${NAME_CHARS}]{1,${MAX_NAME}}$`);
-function paths_isStoreName(name) {
+function isStoreName(name) {
     return STORE_NAME_RE.test(name) && name !== '.' && name !== '..';
 }
 /** `/nix/store/<hash>-<name>`, nothing more. */
-const STORE_PATH_RE = new RegExp(`^${paths_STORE_DIR}/[${BASE32}]{32}-(?!\\.)[${NAME_CHARS}]{1,${MAX_NAME}}$`);
+const STORE_PATH_RE = new RegExp(`^${STORE_DIR}/[${BASE32}]{32}-(?!\\.)[${NAME_CHARS}]{1,${MAX_NAME}}$`);
 function isStorePath(path) {
     return typeof path === 'string' && STORE_PATH_RE.test(path);
 }
@@ -100750,7 +100750,7 @@ class nixdb_NixDb {
     /** `paths` and every path that refers to one of them, directly or not, sorted. */
     referrersClosure(paths) {
         return this.sql
-            .prepare(`${nixdb_REFERRERS_CTE} SELECT v.path FROM d JOIN ValidPaths v ON v.id = d.id ORDER BY v.path`)
+            .prepare(`${REFERRERS_CTE} SELECT v.path FROM d JOIN ValidPaths v ON v.id = d.id ORDER BY v.path`)
             .pluck()
             .all(JSON.stringify(paths));
     }
@@ -100768,7 +100768,7 @@ class nixdb_NixDb {
     }
 }
 /** `d(id)`: the ids of the JSON array parameter's paths and of all their referrers. */
-const nixdb_REFERRERS_CTE = `WITH RECURSIVE d(id) AS (
+const REFERRERS_CTE = `WITH RECURSIVE d(id) AS (
   SELECT id FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))
   UNION
   SELECT r.referrer FROM Refs r JOIN d ON r.reference = d.id
@@ -101106,7 +101106,7 @@ function deleteDropped(sql) {
     sql.exec('DELETE FROM Refs WHERE reference IN (SELECT id FROM temp.dropped)');
     sql.exec('DELETE FROM Refs WHERE referrer IN (SELECT id FROM temp.dropped)');
     sql.exec('DELETE FROM DerivationOutputs WHERE drv IN (SELECT id FROM temp.dropped)');
-    if (hasTable(sql, 'main', 'Realisations')) {
+    if (schema_hasTable(sql, 'main', 'Realisations')) {
         sql.exec('DELETE FROM Realisations WHERE outputPath IN (SELECT id FROM temp.dropped)');
     }
     sql.exec('DELETE FROM ValidPaths WHERE id IN (SELECT id FROM temp.dropped)');
@@ -101114,7 +101114,7 @@ function deleteDropped(sql) {
 function loadDisk(sql, storeDir) {
     let names = [];
     try {
-        names = readdirSync(storeDir).filter(isStoreName);
+        names = (0,external_node_fs_namespaceObject.readdirSync)(storeDir).filter(isStoreName);
     }
     catch (e) {
         if (e.code !== 'ENOENT')
@@ -101286,7 +101286,7 @@ async function checkPack(dir) {
     const info = parsePackInfo(raw);
     const names = (await (0,promises_namespaceObject.readdir)(storeOf(dir)).catch(() => [])).sort();
     for (const n of names)
-        if (!paths_isStoreName(n))
+        if (!isStoreName(n))
             throw new BadPackError(`store/${n} is not a store path name`);
     const want = info.paths.map(layout_baseName).sort();
     if (names.join('\n') !== want.join('\n')) {
@@ -101428,6 +101428,7 @@ async function restoreInto(ctx, phases) {
     const prefixes = restorePrefixes(ctx.keys, ctx.userRestoreKeys);
     const miss = () => missReport(ctx, phases);
     await removeTree(backend.stageRoot);
+    repairLocal(ctx.layout, log);
     let matchedKey;
     let manifest;
     try {
@@ -101459,7 +101460,7 @@ async function restoreInto(ctx, phases) {
     let pathsRestored = 0;
     await timed(phases, 'merge', async () => {
         for (const f of fetched)
-            pathsRestored += await placePack(ctx.layout, f);
+            pathsRestored += await placePack(ctx.layout, f, log);
     }).catch(async (e) => {
         log.warning(`Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`);
     });
@@ -101513,7 +101514,7 @@ async function fetchPacks(ctx, needed, valid) {
  * folder without a row (a leftover, or nix-portable's unregistered bootstrap) is
  * replaced: its files are unknown, and registering them would trust them.
  */
-async function placePack(lay, f) {
+async function placePack(lay, f, log) {
     await (0,promises_namespaceObject.mkdir)(lay.storeDir, { recursive: true });
     const db = (0,external_node_fs_namespaceObject.existsSync)(lay.dbFile)
         ? nixdb_NixDb.open(lay.dbFile)
@@ -101534,7 +101535,10 @@ async function placePack(lay, f) {
             await moveEntry((0,external_node_path_namespaceObject.join)(storeOf(f.dir), n), target);
             moved.push(n);
         }
-        return merge(db, (0,external_node_path_namespaceObject.join)(f.dir, 'db.sqlite')).pathsAdded;
+        const merged = merge(db, (0,external_node_path_namespaceObject.join)(f.dir, 'db.sqlite'));
+        for (const what of merged.skipped)
+            log.info(`Pack ${f.ref.key}: not merged: ${what}`);
+        return merged.pathsAdded;
     }
     catch (e) {
         for (const n of moved.reverse())
@@ -101542,6 +101546,29 @@ async function placePack(lay, f) {
         for (const n of displaced)
             await moveEntry((0,external_node_path_namespaceObject.join)(displacedDir, n), (0,external_node_path_namespaceObject.join)(lay.storeDir, n));
         throw e;
+    }
+    finally {
+        db.close();
+    }
+}
+/**
+ * A row whose folder is gone makes Nix fail later, and `nix-store --verify`
+ * cannot fix it: drop such rows with their referrers before restoring, so the
+ * paths come back from the cache (or get rebuilt) instead. Not when the store
+ * folder is missing or empty: then the layout, not the store, is wrong.
+ */
+function repairLocal(lay, log) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile) || !(0,external_node_fs_namespaceObject.existsSync)(lay.storeDir))
+        return;
+    if ((0,external_node_fs_namespaceObject.readdirSync)(lay.storeDir).filter(isStoreName).length === 0)
+        return;
+    const db = nixdb_NixDb.open(lay.dbFile);
+    try {
+        const dropped = repair(db, lay.storeDir);
+        if (dropped.length > 0) {
+            log.warning(`${dropped.length} registered path(s) had no folder or referred to one that had none ` +
+                `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`);
+        }
     }
     finally {
         db.close();

@@ -2,13 +2,13 @@
 // check the rest -> move their paths into the store and merge their rows -> the
 // watermark for save. A bad entry is a warning and a cache miss; the store and
 // the database are left as they were.
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { merge, NixDb } from '../db/index.js'
+import { isStoreName, merge, NixDb, repair } from '../db/index.js'
 import { message } from '../errors.js'
 import { depsPrefix, restorePrefixes } from '../keys.js'
-import { timed, type Phase } from '../log.js'
+import { timed, type Logger, type Phase } from '../log.js'
 import { moveEntry, removeTree } from '../store/fsops.js'
 import { baseName, type Layout } from '../store/layout.js'
 import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
@@ -62,6 +62,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   const miss = (): RestoreReport => missReport(ctx, phases)
 
   await removeTree(backend.stageRoot)
+  repairLocal(ctx.layout, log)
   let matchedKey: string | undefined
   let manifest: Manifest
   try {
@@ -103,7 +104,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
 
   let pathsRestored = 0
   await timed(phases, 'merge', async () => {
-    for (const f of fetched) pathsRestored += await placePack(ctx.layout, f)
+    for (const f of fetched) pathsRestored += await placePack(ctx.layout, f, log)
   }).catch(async (e: unknown) => {
     log.warning(
       `Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`
@@ -165,7 +166,7 @@ async function fetchPacks(
  * folder without a row (a leftover, or nix-portable's unregistered bootstrap) is
  * replaced: its files are unknown, and registering them would trust them.
  */
-async function placePack(lay: Layout, f: Fetched): Promise<number> {
+async function placePack(lay: Layout, f: Fetched, log: Logger): Promise<number> {
   await mkdir(lay.storeDir, { recursive: true })
   const db = existsSync(lay.dbFile)
     ? NixDb.open(lay.dbFile)
@@ -186,11 +187,36 @@ async function placePack(lay: Layout, f: Fetched): Promise<number> {
       await moveEntry(join(storeOf(f.dir), n), target)
       moved.push(n)
     }
-    return merge(db, join(f.dir, 'db.sqlite')).pathsAdded
+    const merged = merge(db, join(f.dir, 'db.sqlite'))
+    for (const what of merged.skipped) log.info(`Pack ${f.ref.key}: not merged: ${what}`)
+    return merged.pathsAdded
   } catch (e) {
     for (const n of moved.reverse()) await moveEntry(join(lay.storeDir, n), join(storeOf(f.dir), n))
     for (const n of displaced) await moveEntry(join(displacedDir, n), join(lay.storeDir, n))
     throw e
+  } finally {
+    db.close()
+  }
+}
+
+/**
+ * A row whose folder is gone makes Nix fail later, and `nix-store --verify`
+ * cannot fix it: drop such rows with their referrers before restoring, so the
+ * paths come back from the cache (or get rebuilt) instead. Not when the store
+ * folder is missing or empty: then the layout, not the store, is wrong.
+ */
+function repairLocal(lay: Layout, log: Logger): void {
+  if (!existsSync(lay.dbFile) || !existsSync(lay.storeDir)) return
+  if (readdirSync(lay.storeDir).filter(isStoreName).length === 0) return
+  const db = NixDb.open(lay.dbFile)
+  try {
+    const dropped = repair(db, lay.storeDir)
+    if (dropped.length > 0) {
+      log.warning(
+        `${dropped.length} registered path(s) had no folder or referred to one that had none ` +
+          `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`
+      )
+    }
   } finally {
     db.close()
   }

@@ -3,6 +3,7 @@
 // @actions/cache), judged by nix-store --verify and build counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chownSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { chmod, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startCacheService, type CacheService } from '../rig/cache-service.js'
 import { cli, job, type JobOptions } from '../rig/jobs.js'
@@ -110,6 +111,29 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(await dumpDb(own, mineClosure)).toEqual(dumpBefore)
     expect(await requisites(own, mine)).toEqual(mineClosure)
     expect((await nixPortable(own, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+
+  it('repairs rows whose folder is gone, and brings those paths back from the cache', async () => {
+    const w = await world()
+    await job(w, opts()) // restores the snapshot: hello, cowsay, bigbin
+    const greeting = (await requisites(w, await build(w, ['hello']))).find(p =>
+      p.endsWith('-greeting-1.0')
+    )!
+    const folder = join(w.location, '.nix-portable', greeting.slice(1))
+    await chmod(folder, 0o755)
+    await rm(folder, { recursive: true })
+    expect((await nixPortable(w, ['nix-store', '--verify'])).stderr).toMatch(/disappeared/)
+
+    const r = await job(w, { ...opts(), run: 'cowsay back' })
+    expect(r.log.warnings.join('\n')).toMatch(
+      /3 registered path\(s\) had no folder or referred to one/
+    )
+    expect(r.restore.pathsRestored).toBe(3) // greeting, hello, cowsay
+    expect(r.builds).toBe(0)
+    expect(r.shell.stdout).toBe(' < back Hello, world! >\n')
+    const verify = await nixPortable(w, ['nix-store', '--verify', '--check-contents'])
+    expect(verify.code).toBe(0)
+    expect(verify.stderr).not.toMatch(/disappeared|still has valid referrers/)
   })
 
   it('lets two jobs save from the same snapshot at once', async () => {
