@@ -58,6 +58,8 @@ function child(mode: string, target: string, source: string): void {
   if (mode === 'merge') {
     merge(db, source)
   } else {
+    // The same settings as the merge (foreign keys off: ids are copied as they are).
+    db.sql.pragma('foreign_keys = OFF')
     db.sql.prepare('ATTACH DATABASE ? AS src').run(source)
     db.sql.transaction(() => {
       db.sql.exec(`INSERT INTO main.ValidPaths SELECT * FROM src.ValidPaths;

@@ -100,6 +100,17 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     for (const k of added) expect(after.get(k)!).toBeLessThan(biggest / 10)
   })
 
+  it("restores into a store whose nix uses SQLite's WAL (Debian's nix)", async () => {
+    const w = await makeWorld({ wal: true })
+    worlds.push(w)
+    await build(w, ['figlet'])
+    const r = await job(w, { ...opts(), run: 'hello' })
+    expect(r.restore.cacheHit).toBe(true)
+    expect(r.builds).toBe(0)
+    expect(r.log.warnings).toEqual([])
+    expect((await nixPortable(w, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+
   it('keeps every path a location already had', async () => {
     const own = await world()
     const mine = await build(own, ['figlet', 'multi.out', 'multi.dev'])
