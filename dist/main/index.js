@@ -101449,8 +101449,10 @@ async function restoreInto(ctx, phases) {
     const valid = new Set(validAmong(ctx.layout, manifest.packs.flatMap(p => p.paths)));
     const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)));
     let fetched;
+    let lostPacks;
     try {
-        fetched = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid));
+        ;
+        ({ fetched, lostPacks } = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid)));
     }
     catch (e) {
         log.warning(`Cache entry ${e.key ?? matchedKey} is unusable: ${message(e)}. The store was not touched; going on without the cache.`);
@@ -101468,7 +101470,15 @@ async function restoreInto(ctx, phases) {
     const bytesRestored = fetched.reduce((n, f) => n + f.info.bytes, 0);
     phases.at(-1).paths = pathsRestored;
     return {
-        state: { version: 1, watermark: currentWatermark(ctx.layout), matchedKey, cacheHit, manifest },
+        // Packs the cache no longer has are not passed on: save stores their paths again.
+        state: {
+            version: 1,
+            watermark: currentWatermark(ctx.layout),
+            matchedKey,
+            cacheHit,
+            manifest: { ...manifest, packs: manifest.packs.filter(p => !lostPacks.has(p.key)) },
+            restoredPacks: manifest.packs.length
+        },
         matchedKey,
         cacheHit,
         packsFetched: fetched.length,
@@ -101478,16 +101488,29 @@ async function restoreInto(ctx, phases) {
         phases
     };
 }
-/** Downloads and checks every needed pack before anything touches the store. */
+/**
+ * Downloads and checks every needed pack before anything touches the store. A
+ * pack the cache no longer has (evicted) is skipped with the packs that need its
+ * paths: Nix builds those again and the next save stores them. Anything wrong
+ * with a pack that is there makes the whole restore a miss.
+ */
 async function fetchPacks(ctx, needed, valid) {
     const out = [];
     const available = new Set(valid);
+    const lost = new Set();
+    const lostPacks = new Set();
     for (const [i, ref] of needed.entries()) {
         try {
             await removeTree(ctx.backend.entryDir);
             const got = await ctx.backend.restore(ctx.backend.entryDir, ref.key, []);
-            if (got !== ref.key)
-                throw new BadPackError('it is missing from the cache');
+            if (got !== ref.key) {
+                ctx.log.warning(`Pack ${ref.key} is no longer in the cache (evicted?): its ${ref.paths.length} paths ` +
+                    'will be built again and saved.');
+                for (const p of ref.paths)
+                    lost.add(p);
+                lostPacks.add(ref.key);
+                continue;
+            }
             const dir = (0,external_node_path_namespaceObject.join)(ctx.backend.stageRoot, `pack-${i}`);
             await (0,promises_namespaceObject.rename)(ctx.backend.entryDir, dir);
             const { info, external } = await checkPack(dir);
@@ -101495,8 +101518,18 @@ async function fetchPacks(ctx, needed, valid) {
                 throw new BadPackError('its pack.json does not list the paths the snapshot says it holds');
             }
             const unknown = external.filter(p => !available.has(p));
-            if (unknown.length > 0)
-                throw new BadPackError(`it refers to paths that are neither in it nor valid: ${unknown.slice(0, 3).join(', ')}`);
+            const bad = unknown.filter(p => !lost.has(p));
+            if (bad.length > 0) {
+                throw new BadPackError(`it refers to paths that are neither in it nor valid: ${bad.slice(0, 3).join(', ')}`);
+            }
+            if (unknown.length > 0) {
+                ctx.log.warning(`Pack ${ref.key} needs paths of a pack that is gone: skipping its ${ref.paths.length} paths.`);
+                for (const p of ref.paths)
+                    lost.add(p);
+                lostPacks.add(ref.key);
+                await removeTree(dir);
+                continue;
+            }
             for (const p of info.paths)
                 available.add(p);
             out.push({ ref, dir, info });
@@ -101505,7 +101538,7 @@ async function fetchPacks(ctx, needed, valid) {
             throw Object.assign(new Error(message(e)), { key: ref.key });
         }
     }
-    return out;
+    return { fetched: out, lostPacks };
 }
 /**
  * Moves a checked pack's paths into the store, then merges its rows in one
@@ -101610,6 +101643,8 @@ function context_parseState(data) {
     };
     if (typeof o.matchedKey === 'string')
         state.matchedKey = o.matchedKey;
+    if (typeof o.restoredPacks === 'number')
+        state.restoredPacks = o.restoredPacks;
     if (o.manifest !== undefined)
         state.manifest = parseManifest(o.manifest);
     return state;

@@ -100309,6 +100309,8 @@ function parseState(data) {
     };
     if (typeof o.matchedKey === 'string')
         state.matchedKey = o.matchedKey;
+    if (typeof o.restoredPacks === 'number')
+        state.restoredPacks = o.restoredPacks;
     if (o.manifest !== undefined)
         state.manifest = parseManifest(o.manifest);
     return state;
@@ -100541,9 +100543,12 @@ async function saveSnapshot(ctx, state) {
     const plan = planSave(lay.dbFile, lay.storeDir, state, log.warning);
     const reusable = plan.reusable;
     if (plan.paths.length === 0) {
-        if (state.cacheHit || reusable.length === 0)
+        const unchanged = reusable.length === (state.restoredPacks ?? state.manifest?.packs.length ?? 0);
+        if ((state.cacheHit && unchanged) || reusable.length === 0) {
             return nothing('Nothing new in the store: no upload.');
-        // Restored through a fallback key: record the same packs under our own key.
+        }
+        // Restored through a fallback key, or some packs are gone: record the packs
+        // that hold these dependencies under our own key.
         const key = await saveManifest(ctx, phases, reusable);
         return {
             outcome: `No new paths; saved snapshot ${key} for these dependencies.`,

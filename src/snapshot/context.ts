@@ -19,7 +19,10 @@ export interface CacheState {
   watermark: number
   matchedKey?: string
   cacheHit: boolean
+  /** The restored snapshot, less the packs the cache no longer had. */
   manifest?: Manifest
+  /** How many packs the restored snapshot listed. */
+  restoredPacks?: number
 }
 
 export const MAX_PACKS = 8
@@ -33,6 +36,7 @@ export function parseState(data: unknown): CacheState {
     cacheHit: o.cacheHit === true
   }
   if (typeof o.matchedKey === 'string') state.matchedKey = o.matchedKey
+  if (typeof o.restoredPacks === 'number') state.restoredPacks = o.restoredPacks
   if (o.manifest !== undefined) state.manifest = parseManifest(o.manifest)
   return state
 }

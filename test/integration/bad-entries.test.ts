@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import {
   cpSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -132,7 +133,7 @@ const REASONS: Record<string, RegExp> = {
   'a folder name that is not a store path': /store\/not-a-store-path is not a store path name/,
   'a link escaping the store': /links to \.\.\/\.\.\/\.\.\/etc\/passwd, outside the store/,
   'a snapshot that is not JSON': /snapshot\.json is missing or not JSON/,
-  'a snapshot naming a pack that is gone': /missing from the cache/
+  'a snapshot naming a pack that is gone': /no longer in the cache \(evicted\?\)/
 }
 
 describe('a bad cache entry', () => {
@@ -192,5 +193,30 @@ describe('a good entry with links', () => {
     expect(r.builds).toBe(0)
     expect(r.shell.stdout).toBe('doc\n')
     expect((await nixPortable(dst, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+})
+
+describe('an evicted pack', () => {
+  it('restores the packs that are left; Nix builds the rest and the save stores it again', async () => {
+    const cache = join((await world()).root, 'cache')
+    const deps = `${DEPS} figlet`
+    await job(await world(), { deps: DEPS, backend: 'local', cacheDir: cache })
+    const second = await job(await world(), { deps, backend: 'local', cacheDir: cache })
+    const evicted = second.save!.packKey!
+    execFileSync('rm', [join(cache, `${evicted}.tar.zst`)])
+
+    const w = await world()
+    const r = await job(w, { deps, backend: 'local', cacheDir: cache, run: 'figlet again' })
+    expect(r.log.warnings).toHaveLength(1)
+    expect(r.log.warnings[0]).toMatch(new RegExp(`Pack ${evicted} is no longer in the cache`))
+    expect(r.restore.cacheHit).toBe(true)
+    expect(r.restore.pathsRestored).toBeGreaterThan(5)
+    expect(r.builds).toBe(1) // figlet alone
+    expect(r.shell.stdout).toBe('FIGLET again\n')
+    expect(r.save?.pathsSaved).toBeGreaterThan(0)
+    // The same paths again: the same key, so the snapshot that named it is whole again.
+    expect(r.save?.packKey).toBe(evicted)
+    expect(existsSync(join(cache, `${evicted}.tar.zst`))).toBe(true)
+    expect((await nixPortable(w, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
   })
 })
