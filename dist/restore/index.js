@@ -100182,6 +100182,8 @@ class GithubBackend {
     get entryDir() {
         return (0,external_node_path_namespaceObject.join)(this.workspace, ENTRY_REL);
     }
+    /** One job a workspace: restore clears the stage folder itself. */
+    async sweep() { }
     async restore(dir, primaryKey, prefixes) {
         this.assertEntryDir(dir);
         return this.inWorkspace(() => restoreCache([ENTRY_REL], primaryKey, [...prefixes]));
@@ -100225,10 +100227,74 @@ class GithubBackend {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/fsops.ts
+// File operations on store folders, which Nix leaves mode 0555: as a non-root
+// user, renaming such a directory (its `..` changes) or deleting inside it fails
+// until it gets u+w. Root ignores the modes, which hides these bugs.
+
+
+
+/** Gives u+w to `path` and every directory below it, so it can be removed. */
+async function makeWritable(path) {
+    const st = await (0,promises_namespaceObject.lstat)(path).catch(() => undefined);
+    if (!st?.isDirectory())
+        return;
+    await (0,promises_namespaceObject.chmod)(path, st.mode | 0o200);
+    for (const e of await (0,promises_namespaceObject.readdir)(path, { withFileTypes: true })) {
+        if (e.isDirectory())
+            await makeWritable((0,external_node_path_namespaceObject.join)(path, e.name));
+    }
+}
+/** Removes a folder that may hold read-only store trees. */
+async function removeTree(path) {
+    await makeWritable(path);
+    await (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
+}
+/**
+ * Moves a store path (folder or file) to `to`, which must not exist. A directory
+ * gets u+w for the rename and its mode back afterwards. Across filesystems, copies.
+ */
+async function moveEntry(from, to) {
+    const st = await (0,promises_namespaceObject.lstat)(from);
+    const dir = st.isDirectory();
+    if (dir)
+        await (0,promises_namespaceObject.chmod)(from, st.mode | 0o200);
+    try {
+        await (0,promises_namespaceObject.rename)(from, to);
+    }
+    catch (e) {
+        if (e.code !== 'EXDEV')
+            throw e;
+        await exec_run('cp', ['-a', '--', from, to]);
+        await removeTree(from);
+    }
+    if (dir)
+        await (0,promises_namespaceObject.chmod)(to, st.mode);
+}
+/**
+ * Makes `dest/<name>` for each source, sharing the files' data (hard links) when
+ * on the same filesystem, else copying. Keeps modes and times, as tar would.
+ */
+async function fsops_linkOrCopy(sources, dest) {
+    for (let i = 0; i < sources.length; i += 500) {
+        const chunk = sources.slice(i, i + 500);
+        try {
+            await run('cp', ['-a', '--link', '-t', dest, '--', ...chunk]);
+        }
+        catch {
+            // Never copy over a hard link: that would write into the store's own file.
+            for (const s of chunk)
+                await removeTree(join(dest, basename(s)));
+            await run('cp', ['-a', '-t', dest, '--', ...chunk]);
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/backend/local.ts
 // The local backend: `<dir>/<key>.tar.zst`, for a self-hosted runner's disk or a
 // shared volume. Written under a temporary name and linked into place, so a
 // reader never sees half an entry and an existing key is never overwritten.
+
 
 
 
@@ -100247,6 +100313,15 @@ class LocalBackend {
         this.cacheDir = cacheDir;
         this.stageRoot = stageRoot;
         this.entryDir = (0,external_node_path_namespaceObject.join)(stageRoot, 'entry');
+    }
+    /** Stage folders are named `<pid>-<random>`: remove those whose process is gone. */
+    async sweep() {
+        const parent = (0,external_node_path_namespaceObject.dirname)(this.stageRoot);
+        for (const name of await (0,promises_namespaceObject.readdir)(parent).catch(() => [])) {
+            const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+            if (pid && pid !== process.pid && !alive(pid))
+                await removeTree((0,external_node_path_namespaceObject.join)(parent, name));
+        }
     }
     async restore(dir, primaryKey, prefixes) {
         const key = await this.find(primaryKey, prefixes);
@@ -100299,6 +100374,15 @@ class LocalBackend {
             return dated[0].k;
         }
         return undefined;
+    }
+}
+function alive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (e) {
+        return e.code === 'EPERM';
     }
 }
 async function local_exists(path) {
@@ -101151,69 +101235,6 @@ async function timed(phases, name, f) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/store/fsops.ts
-// File operations on store folders, which Nix leaves mode 0555: as a non-root
-// user, renaming such a directory (its `..` changes) or deleting inside it fails
-// until it gets u+w. Root ignores the modes, which hides these bugs.
-
-
-
-/** Gives u+w to `path` and every directory below it, so it can be removed. */
-async function makeWritable(path) {
-    const st = await (0,promises_namespaceObject.lstat)(path).catch(() => undefined);
-    if (!st?.isDirectory())
-        return;
-    await (0,promises_namespaceObject.chmod)(path, st.mode | 0o200);
-    for (const e of await (0,promises_namespaceObject.readdir)(path, { withFileTypes: true })) {
-        if (e.isDirectory())
-            await makeWritable((0,external_node_path_namespaceObject.join)(path, e.name));
-    }
-}
-/** Removes a folder that may hold read-only store trees. */
-async function removeTree(path) {
-    await makeWritable(path);
-    await (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
-}
-/**
- * Moves a store path (folder or file) to `to`, which must not exist. A directory
- * gets u+w for the rename and its mode back afterwards. Across filesystems, copies.
- */
-async function moveEntry(from, to) {
-    const st = await (0,promises_namespaceObject.lstat)(from);
-    const dir = st.isDirectory();
-    if (dir)
-        await (0,promises_namespaceObject.chmod)(from, st.mode | 0o200);
-    try {
-        await (0,promises_namespaceObject.rename)(from, to);
-    }
-    catch (e) {
-        if (e.code !== 'EXDEV')
-            throw e;
-        await exec_run('cp', ['-a', '--', from, to]);
-        await removeTree(from);
-    }
-    if (dir)
-        await (0,promises_namespaceObject.chmod)(to, st.mode);
-}
-/**
- * Makes `dest/<name>` for each source, sharing the files' data (hard links) when
- * on the same filesystem, else copying. Keeps modes and times, as tar would.
- */
-async function fsops_linkOrCopy(sources, dest) {
-    for (let i = 0; i < sources.length; i += 500) {
-        const chunk = sources.slice(i, i + 500);
-        try {
-            await run('cp', ['-a', '--link', '-t', dest, '--', ...chunk]);
-        }
-        catch {
-            // Never copy over a hard link: that would write into the store's own file.
-            for (const s of chunk)
-                await removeTree(join(dest, basename(s)));
-            await run('cp', ['-a', '-t', dest, '--', ...chunk]);
-        }
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/store/pack-dir.ts
 // A pack on disk: `store/<hash>-<name>/…`, `db.sqlite` (the paths' rows, Nix's
 // schema plus ExternalRefs) and `pack.json`. Everything read from a restored pack
@@ -101427,6 +101448,7 @@ async function restoreInto(ctx, phases) {
     const { backend, log } = ctx;
     const prefixes = restorePrefixes(ctx.keys, ctx.userRestoreKeys);
     const miss = () => missReport(ctx, phases);
+    await backend.sweep();
     await removeTree(backend.stageRoot);
     repairLocal(ctx.layout, log);
     let matchedKey;

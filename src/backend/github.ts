@@ -26,6 +26,9 @@ export class GithubBackend implements Backend {
     return join(this.workspace, ENTRY_REL)
   }
 
+  /** One job a workspace: restore clears the stage folder itself. */
+  async sweep(): Promise<void> {}
+
   async restore(
     dir: string,
     primaryKey: string,

@@ -3,7 +3,8 @@
 // reader never sees half an entry and an existing key is never overwritten.
 import { randomBytes } from 'node:crypto'
 import { link, mkdir, readdir, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { removeTree } from '../store/fsops.js'
 import { run } from '../exec.js'
 import type { Backend, SaveOutcome } from './types.js'
 
@@ -21,6 +22,15 @@ export class LocalBackend implements Backend {
     readonly stageRoot: string
   ) {
     this.entryDir = join(stageRoot, 'entry')
+  }
+
+  /** Stage folders are named `<pid>-<random>`: remove those whose process is gone. */
+  async sweep(): Promise<void> {
+    const parent = dirname(this.stageRoot)
+    for (const name of await readdir(parent).catch(() => [] as string[])) {
+      const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1])
+      if (pid && pid !== process.pid && !alive(pid)) await removeTree(join(parent, name))
+    }
   }
 
   async restore(
@@ -76,6 +86,15 @@ export class LocalBackend implements Backend {
       return dated[0]!.k
     }
     return undefined
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

@@ -11,6 +11,8 @@ export interface Backend {
    * Returns the matched key, or undefined on a miss.
    */
   restore(dir: string, primaryKey: string, prefixes: readonly string[]): Promise<string | undefined>
+  /** Removes staging left behind by jobs that are gone (a cancelled job, a crash). */
+  sweep(): Promise<void>
   /** Saves `dir` as `key`. Keys are immutable: an existing key is left as it is. */
   save(dir: string, key: string): Promise<SaveOutcome>
 }

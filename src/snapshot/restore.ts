@@ -61,6 +61,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   const prefixes = restorePrefixes(ctx.keys, ctx.userRestoreKeys)
   const miss = (): RestoreReport => missReport(ctx, phases)
 
+  await backend.sweep()
   await removeTree(backend.stageRoot)
   repairLocal(ctx.layout, log)
   let matchedKey: string | undefined

@@ -2,7 +2,8 @@
 // backends (a local directory; the cache service with Azurite through
 // @actions/cache), judged by nix-store --verify and build counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chownSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { chmod, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startCacheService, type CacheService } from '../rig/cache-service.js'
@@ -222,6 +223,26 @@ describe('many packs', () => {
       expect((await nixPortable(fresh, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
     } finally {
       for (const w of worlds) await removeWorld(w)
+    }
+  })
+})
+
+describe('stage folders', () => {
+  it('are swept when their process is gone, and kept while it runs', async () => {
+    const w = await makeWorld()
+    try {
+      const dead = spawnSync('true').pid!
+      const root = join(w.location, '.nix-store-cache')
+      const stale = join(root, `${dead}-0badc0de`)
+      const live = join(root, `${process.ppid}-0badc0de`)
+      for (const d of [stale, live]) mkdirSync(join(d, 'store', 'x'), { recursive: true })
+      await chmod(join(stale, 'store'), 0o555) // as a half-moved pack would be
+      await job(w, { deps: 'figlet', backend: 'local', cacheDir: join(w.root, 'cache') })
+      expect(existsSync(stale)).toBe(false)
+      expect(existsSync(live)).toBe(true)
+      expect(readdirSync(root).sort()).toEqual([`${process.ppid}-0badc0de`])
+    } finally {
+      await removeWorld(w)
     }
   })
 })
