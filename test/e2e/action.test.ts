@@ -120,6 +120,27 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
     expect(Number(s.outputs['paths-saved'])).toBeLessThan(6) // multi's outputs and .drv, the shell's .drv
   })
 
+  it.runIf(backend === 'github')(
+    'goes on uncached, with warnings, while the cache service answers 429',
+    async () => {
+      const w = await world()
+      service!.failNext(429, 1000)
+      try {
+        const { main, post } = await new Job(w, service!.env).action(inputs(w, 'hello', 'hello'))
+        expect(main.code).toBe(0)
+        expect(main.stdout).toContain('Hello, world!')
+        expect(main.outputs['cache-hit']).toBe('false')
+        expect(main.stdout).toMatch(/::warning::.*429/)
+        expect(post.code).toBe(0)
+        expect(post.stdout).toMatch(
+          /::warning::Saving the cache failed: the cache service did not store/
+        )
+      } finally {
+        service!.failNext(0, 0)
+      }
+    }
+  )
+
   it('fails on bad input before touching anything', async () => {
     const w = await world()
     const r = await new Job(w, service?.env).run('main', inputs(w, 'gcc;rm -rf /', 'true'))

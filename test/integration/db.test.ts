@@ -80,6 +80,38 @@ describe('merging two stores built independently', () => {
   })
 })
 
+describe('schemas that differ', () => {
+  it('merges when either side has a column or a table the other lacks', async () => {
+    const a = await world()
+    const b = await world()
+    await build(a, ['hello'])
+    const [cowsay] = await build(b, ['cowsay'])
+    // A newer Nix on the source side: an extra column and an extra table.
+    const src = NixDb.open(dbFile(b))
+    src.sql.exec(`ALTER TABLE ValidPaths ADD COLUMN futureField TEXT DEFAULT 'x';
+      CREATE TABLE FutureTable (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO FutureTable VALUES (1, 'n');`)
+    src.close()
+    // And one the target has that the source lacks (nullable, as Nix adds them).
+    const dst = NixDb.open(dbFile(a))
+    dst.sql.exec('ALTER TABLE ValidPaths ADD COLUMN localOnly INTEGER')
+    const result = merge(dst, dbFile(b))
+    expect(result.pathsAdded).toBeGreaterThan(0)
+    const cols = dst.sql.prepare("SELECT name FROM pragma_table_info('ValidPaths')").pluck().all()
+    expect(cols).not.toContain('futureField')
+    expect(
+      dst.sql.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'FutureTable'").pluck().get()
+    ).toBe(0)
+    dst.close()
+    await copyStorePaths(
+      b,
+      a,
+      withDb(b, db => db.pathsSince(0))
+    )
+    expect(await requisites(a, [cowsay!])).toEqual(await requisites(b, [cowsay!]))
+    expect((await nixPortable(a, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+})
+
 describe('extract', () => {
   it('then merge into an empty database gives the same rows as the source', async () => {
     const src = await world()
