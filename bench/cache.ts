@@ -1,9 +1,9 @@
 // npm run bench:cache — the local backend's restore and save of a store of real
 // machine code (about 320 MB in 300 paths, copied from this machine's /usr),
 // next to plain `tar -c | zstd -T0` and `zstd -d -T0 | tar -x` of the same paths
-// measured in the same run (median of 3 rounds each, every restore into a fresh
-// folder); then the bytes a one-package delta writes and the time of a save with
-// nothing new.
+// measured in the same run (median of 5 rounds, alternating which goes first,
+// every restore into a fresh folder, sync between measurements); then the bytes
+// a one-package delta writes and the time of a save with nothing new.
 import { execFileSync } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -18,7 +18,7 @@ import { makeWorld, nixOk, removeWorld, storeDir, type World } from '../test/rig
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
-const ROUNDS = 3
+const ROUNDS = 5
 
 function isElf(file: string): boolean {
   const fd = openSync(file, 'r')
@@ -114,58 +114,88 @@ async function main(): Promise<void> {
     let restoredWorld: World | undefined
     let cacheDir = ''
     for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which goes first, so neither always runs on a cooler or warmer disk.
+      const ourFirst = round % 2 === 1
       const base = join(src.root, `base-${round}.tar.zst`)
-      times.tarC.push(
-        seconds(() =>
-          execFileSync('bash', [
-            '-c',
-            'tar -c -C "$1" -T "$2" | zstd -T0 -3 -q -o "$3"',
-            '_',
-            storeDir(src),
-            list,
-            base
-          ])
+      const baseSave = (): void => {
+        times.tarC.push(
+          seconds(() =>
+            execFileSync('bash', [
+              '-c',
+              'tar -c -C "$1" -T "$2" | zstd -T0 -3 -q -o "$3"',
+              '_',
+              storeDir(src),
+              list,
+              base
+            ])
+          )
         )
-      )
+      }
       cacheDir = join(src.root, `cache-${round}`)
       const ctx = await cacheContext(
         jobConfig(src, { deps: 'bench', backend: 'local', cacheDir }),
         new RecordingLogger()
       )
-      let report: Awaited<ReturnType<typeof saveSnapshot>> | undefined
-      times.ourSave.push(
-        await secondsAsync(async () => {
-          report = await saveSnapshot(ctx, { version: 1, watermark: 0, cacheHit: false })
-        })
-      )
-      console.log(`  round ${round + 1} save: ${describePhases(report!.phases)}`)
+      const ourSave = async (): Promise<void> => {
+        let report: Awaited<ReturnType<typeof saveSnapshot>> | undefined
+        times.ourSave.push(
+          await secondsAsync(async () => {
+            report = await saveSnapshot(ctx, { version: 1, watermark: 0, cacheHit: false })
+          })
+        )
+        console.log(`  round ${round + 1} save: ${describePhases(report!.phases)}`)
+      }
+      if (ourFirst) {
+        await ourSave()
+        baseSave()
+      } else {
+        baseSave()
+        await ourSave()
+      }
 
       const fresh = join((await world()).root, 'extract')
       mkdirSync(fresh)
-      times.tarX.push(
-        seconds(() =>
-          execFileSync('bash', ['-c', 'zstd -d -T0 -q -c "$1" | tar -x -C "$2"', '_', base, fresh])
+      const baseRestore = (): void => {
+        times.tarX.push(
+          seconds(() =>
+            execFileSync('bash', [
+              '-c',
+              'zstd -d -T0 -q -c "$1" | tar -x -C "$2"',
+              '_',
+              base,
+              fresh
+            ])
+          )
         )
-      )
+      }
       const dst = await world()
       const dctx = await cacheContext(
         jobConfig(dst, { deps: 'bench', backend: 'local', cacheDir }),
         new RecordingLogger()
       )
-      let restored = 0
-      let lastPhases: Phase[] = []
-      times.ourRestore.push(
-        await secondsAsync(async () => {
-          const r = await restoreSnapshot(dctx)
-          restored = r.pathsRestored
-          restoredState = r.state
-          lastPhases = r.phases
-        })
-      )
-      // Outputs and their .drv files.
-      console.log(`  round ${round + 1} restore: ${describePhases(lastPhases)}`)
-      if (restored < paths.length)
-        throw new Error(`restored ${restored} paths, fewer than ${paths.length}`)
+      const ourRestore = async (): Promise<void> => {
+        let restored = 0
+        let lastPhases: Phase[] = []
+        times.ourRestore.push(
+          await secondsAsync(async () => {
+            const r = await restoreSnapshot(dctx)
+            restored = r.pathsRestored
+            restoredState = r.state
+            lastPhases = r.phases
+          })
+        )
+        console.log(`  round ${round + 1} restore: ${describePhases(lastPhases)}`)
+        // Outputs and their .drv files.
+        if (restored < paths.length)
+          throw new Error(`restored ${restored} paths, fewer than ${paths.length}`)
+      }
+      if (ourFirst) {
+        await ourRestore()
+        baseRestore()
+      } else {
+        baseRestore()
+        await ourRestore()
+      }
       restoredWorld = dst
     }
 
