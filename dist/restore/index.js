@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5442:
+/***/ 2170:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -100551,6 +100551,22 @@ async function writeSummary(title, rows, keys = []) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/log.ts
+const consoleLogger = {
+    info: m => console.log(m),
+    warning: m => console.error(`warning: ${m}`)
+};
+/** Runs `f` and appends its duration to `phases`. */
+async function timed(phases, name, f) {
+    const start = performance.now();
+    try {
+        return await f();
+    }
+    finally {
+        phases.push({ name, seconds: (performance.now() - start) / 1000 });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/db/errors.ts
 /** A database we refuse to open or merge; the message says which file and why. */
 class errors_NixDbError extends Error {
@@ -101219,22 +101235,6 @@ function loadDisk(sql, storeDir) {
 
 
 
-;// CONCATENATED MODULE: ./src/log.ts
-const consoleLogger = {
-    info: m => console.log(m),
-    warning: m => console.error(`warning: ${m}`)
-};
-/** Runs `f` and appends its duration to `phases`. */
-async function timed(phases, name, f) {
-    const start = performance.now();
-    try {
-        return await f();
-    }
-    finally {
-        phases.push({ name, seconds: (performance.now() - start) / 1000 });
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/store/pack-dir.ts
 // A pack on disk: `store/<hash>-<name>/…`, `db.sqlite` (the paths' rows, Nix's
 // schema plus ExternalRefs) and `pack.json`. Everything read from a restored pack
@@ -101352,6 +101352,167 @@ async function checkLinks(store) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/snapshot/fetch.ts
+// Fetching a snapshot's packs: every needed pack downloaded and checked as
+// untrusted input before anything touches the store.
+
+
+
+
+
+/**
+ * Downloads and checks every needed pack before anything touches the store. A
+ * pack the cache no longer has (evicted) is skipped with the packs that need its
+ * paths: Nix builds those again and the next save stores them. Anything wrong
+ * with a pack that is there makes the whole restore a miss.
+ */
+async function fetchPacks(ctx, needed, valid) {
+    const out = [];
+    const available = new Set(valid);
+    const lost = new Set();
+    const lostPacks = new Set();
+    for (const [i, ref] of needed.entries()) {
+        try {
+            await removeTree(ctx.backend.entryDir);
+            const got = await ctx.backend.restore(ctx.backend.entryDir, ref.key, []);
+            if (got !== ref.key) {
+                ctx.log.warning(`Pack ${ref.key} is no longer in the cache (evicted?): its ${ref.paths.length} paths ` +
+                    'will be built again and saved.');
+                for (const p of ref.paths)
+                    lost.add(p);
+                lostPacks.add(ref.key);
+                continue;
+            }
+            const dir = (0,external_node_path_namespaceObject.join)(ctx.backend.stageRoot, `pack-${i}`);
+            await (0,promises_namespaceObject.rename)(ctx.backend.entryDir, dir);
+            const { info, external } = await checkPack(dir);
+            if (info.paths.join('\n') !== ref.paths.join('\n')) {
+                throw new BadPackError('its pack.json does not list the paths the snapshot says it holds');
+            }
+            const unknown = external.filter(p => !available.has(p));
+            const bad = unknown.filter(p => !lost.has(p));
+            if (bad.length > 0) {
+                throw new BadPackError(`it refers to paths that are neither in it nor valid: ${bad.slice(0, 3).join(', ')}`);
+            }
+            if (unknown.length > 0) {
+                ctx.log.warning(`Pack ${ref.key} needs paths of a pack that is gone: skipping its ${ref.paths.length} paths.`);
+                for (const p of ref.paths)
+                    lost.add(p);
+                lostPacks.add(ref.key);
+                await removeTree(dir);
+                continue;
+            }
+            for (const p of info.paths)
+                available.add(p);
+            out.push({ ref, dir, info });
+        }
+        catch (e) {
+            throw Object.assign(new Error(message(e)), { key: ref.key });
+        }
+    }
+    return { fetched: out, lostPacks };
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/local-store.ts
+// The runner's own store and database during a restore: placing packs, repairing
+// rows without folders, reading the watermark.
+
+
+
+
+
+
+
+/**
+ * Moves a checked pack's paths into the store, then merges its rows in one
+ * transaction, so rows never exist without their folders; a failure moves the
+ * folders back. A path this store already has (a row) keeps its own files. A
+ * folder without a row (a leftover, or nix-portable's unregistered bootstrap) is
+ * replaced: its files are unknown, and registering them would trust them.
+ */
+async function placePack(lay, f, log) {
+    await (0,promises_namespaceObject.mkdir)(lay.storeDir, { recursive: true });
+    const db = (0,external_node_fs_namespaceObject.existsSync)(lay.dbFile)
+        ? nixdb_NixDb.open(lay.dbFile)
+        : nixdb_NixDb.create(lay.dbFile, { schemaFile: true });
+    const displacedDir = (0,external_node_path_namespaceObject.join)(f.dir, 'displaced');
+    const moved = [];
+    const displaced = [];
+    try {
+        const valid = new Set(db.validAmong(f.info.paths));
+        const names = f.info.paths.filter(p => !valid.has(p)).map(layout_baseName);
+        for (const n of names) {
+            const target = (0,external_node_path_namespaceObject.join)(lay.storeDir, n);
+            if ((0,external_node_fs_namespaceObject.existsSync)(target)) {
+                await (0,promises_namespaceObject.mkdir)(displacedDir, { recursive: true });
+                await moveEntry(target, (0,external_node_path_namespaceObject.join)(displacedDir, n));
+                displaced.push(n);
+            }
+            await moveEntry((0,external_node_path_namespaceObject.join)(storeOf(f.dir), n), target);
+            moved.push(n);
+        }
+        const merged = merge(db, (0,external_node_path_namespaceObject.join)(f.dir, 'db.sqlite'));
+        for (const what of merged.skipped)
+            log.info(`Pack ${f.ref.key}: not merged: ${what}`);
+        return merged.pathsAdded;
+    }
+    catch (e) {
+        for (const n of moved.reverse())
+            await moveEntry((0,external_node_path_namespaceObject.join)(lay.storeDir, n), (0,external_node_path_namespaceObject.join)(storeOf(f.dir), n));
+        for (const n of displaced)
+            await moveEntry((0,external_node_path_namespaceObject.join)(displacedDir, n), (0,external_node_path_namespaceObject.join)(lay.storeDir, n));
+        throw e;
+    }
+    finally {
+        db.close();
+    }
+}
+/**
+ * A row whose folder is gone makes Nix fail later, and `nix-store --verify`
+ * cannot fix it: drop such rows with their referrers before restoring, so the
+ * paths come back from the cache (or get rebuilt) instead. Not when the store
+ * folder is missing or empty: then the layout, not the store, is wrong.
+ */
+function repairLocal(lay, log) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile) || !(0,external_node_fs_namespaceObject.existsSync)(lay.storeDir))
+        return;
+    if ((0,external_node_fs_namespaceObject.readdirSync)(lay.storeDir).filter(isStoreName).length === 0)
+        return;
+    const db = nixdb_NixDb.open(lay.dbFile);
+    try {
+        const dropped = repair(db, lay.storeDir);
+        if (dropped.length > 0) {
+            log.warning(`${dropped.length} registered path(s) had no folder or referred to one that had none ` +
+                `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`);
+        }
+    }
+    finally {
+        db.close();
+    }
+}
+function currentWatermark(lay) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
+        return 0;
+    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
+    try {
+        return db.watermark();
+    }
+    finally {
+        db.close();
+    }
+}
+function validAmong(lay, paths) {
+    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
+        return [];
+    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
+    try {
+        return db.validAmong(paths);
+    }
+    finally {
+        db.close();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/snapshot/manifest.ts
 // A snapshot: the small entry listing the packs that together hold what a
 // dependency set needs. Untrusted when restored: narrowed field by field.
@@ -101410,10 +101571,6 @@ async function writeManifest(dir, manifest) {
 // check the rest -> move their paths into the store and merge their rows -> the
 // watermark for save. A bad entry is a warning and a cache miss; the store and
 // the database are left as they were.
-
-
-
-
 
 
 
@@ -101509,147 +101666,6 @@ async function restoreInto(ctx, phases) {
         bytesRestored,
         phases
     };
-}
-/**
- * Downloads and checks every needed pack before anything touches the store. A
- * pack the cache no longer has (evicted) is skipped with the packs that need its
- * paths: Nix builds those again and the next save stores them. Anything wrong
- * with a pack that is there makes the whole restore a miss.
- */
-async function fetchPacks(ctx, needed, valid) {
-    const out = [];
-    const available = new Set(valid);
-    const lost = new Set();
-    const lostPacks = new Set();
-    for (const [i, ref] of needed.entries()) {
-        try {
-            await removeTree(ctx.backend.entryDir);
-            const got = await ctx.backend.restore(ctx.backend.entryDir, ref.key, []);
-            if (got !== ref.key) {
-                ctx.log.warning(`Pack ${ref.key} is no longer in the cache (evicted?): its ${ref.paths.length} paths ` +
-                    'will be built again and saved.');
-                for (const p of ref.paths)
-                    lost.add(p);
-                lostPacks.add(ref.key);
-                continue;
-            }
-            const dir = (0,external_node_path_namespaceObject.join)(ctx.backend.stageRoot, `pack-${i}`);
-            await (0,promises_namespaceObject.rename)(ctx.backend.entryDir, dir);
-            const { info, external } = await checkPack(dir);
-            if (info.paths.join('\n') !== ref.paths.join('\n')) {
-                throw new BadPackError('its pack.json does not list the paths the snapshot says it holds');
-            }
-            const unknown = external.filter(p => !available.has(p));
-            const bad = unknown.filter(p => !lost.has(p));
-            if (bad.length > 0) {
-                throw new BadPackError(`it refers to paths that are neither in it nor valid: ${bad.slice(0, 3).join(', ')}`);
-            }
-            if (unknown.length > 0) {
-                ctx.log.warning(`Pack ${ref.key} needs paths of a pack that is gone: skipping its ${ref.paths.length} paths.`);
-                for (const p of ref.paths)
-                    lost.add(p);
-                lostPacks.add(ref.key);
-                await removeTree(dir);
-                continue;
-            }
-            for (const p of info.paths)
-                available.add(p);
-            out.push({ ref, dir, info });
-        }
-        catch (e) {
-            throw Object.assign(new Error(message(e)), { key: ref.key });
-        }
-    }
-    return { fetched: out, lostPacks };
-}
-/**
- * Moves a checked pack's paths into the store, then merges its rows in one
- * transaction, so rows never exist without their folders; a failure moves the
- * folders back. A path this store already has (a row) keeps its own files. A
- * folder without a row (a leftover, or nix-portable's unregistered bootstrap) is
- * replaced: its files are unknown, and registering them would trust them.
- */
-async function placePack(lay, f, log) {
-    await (0,promises_namespaceObject.mkdir)(lay.storeDir, { recursive: true });
-    const db = (0,external_node_fs_namespaceObject.existsSync)(lay.dbFile)
-        ? nixdb_NixDb.open(lay.dbFile)
-        : nixdb_NixDb.create(lay.dbFile, { schemaFile: true });
-    const displacedDir = (0,external_node_path_namespaceObject.join)(f.dir, 'displaced');
-    const moved = [];
-    const displaced = [];
-    try {
-        const valid = new Set(db.validAmong(f.info.paths));
-        const names = f.info.paths.filter(p => !valid.has(p)).map(layout_baseName);
-        for (const n of names) {
-            const target = (0,external_node_path_namespaceObject.join)(lay.storeDir, n);
-            if ((0,external_node_fs_namespaceObject.existsSync)(target)) {
-                await (0,promises_namespaceObject.mkdir)(displacedDir, { recursive: true });
-                await moveEntry(target, (0,external_node_path_namespaceObject.join)(displacedDir, n));
-                displaced.push(n);
-            }
-            await moveEntry((0,external_node_path_namespaceObject.join)(storeOf(f.dir), n), target);
-            moved.push(n);
-        }
-        const merged = merge(db, (0,external_node_path_namespaceObject.join)(f.dir, 'db.sqlite'));
-        for (const what of merged.skipped)
-            log.info(`Pack ${f.ref.key}: not merged: ${what}`);
-        return merged.pathsAdded;
-    }
-    catch (e) {
-        for (const n of moved.reverse())
-            await moveEntry((0,external_node_path_namespaceObject.join)(lay.storeDir, n), (0,external_node_path_namespaceObject.join)(storeOf(f.dir), n));
-        for (const n of displaced)
-            await moveEntry((0,external_node_path_namespaceObject.join)(displacedDir, n), (0,external_node_path_namespaceObject.join)(lay.storeDir, n));
-        throw e;
-    }
-    finally {
-        db.close();
-    }
-}
-/**
- * A row whose folder is gone makes Nix fail later, and `nix-store --verify`
- * cannot fix it: drop such rows with their referrers before restoring, so the
- * paths come back from the cache (or get rebuilt) instead. Not when the store
- * folder is missing or empty: then the layout, not the store, is wrong.
- */
-function repairLocal(lay, log) {
-    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile) || !(0,external_node_fs_namespaceObject.existsSync)(lay.storeDir))
-        return;
-    if ((0,external_node_fs_namespaceObject.readdirSync)(lay.storeDir).filter(isStoreName).length === 0)
-        return;
-    const db = nixdb_NixDb.open(lay.dbFile);
-    try {
-        const dropped = repair(db, lay.storeDir);
-        if (dropped.length > 0) {
-            log.warning(`${dropped.length} registered path(s) had no folder or referred to one that had none ` +
-                `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`);
-        }
-    }
-    finally {
-        db.close();
-    }
-}
-function currentWatermark(lay) {
-    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
-        return 0;
-    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
-    try {
-        return db.watermark();
-    }
-    finally {
-        db.close();
-    }
-}
-function validAmong(lay, paths) {
-    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
-        return [];
-    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
-    try {
-        return db.validAmong(paths);
-    }
-    finally {
-        db.close();
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/snapshot/context.ts
@@ -101804,7 +101820,7 @@ function onPath(name) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5442);
+/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2170);
 
 await (0,_action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .mainRun */ .h)('restore');
 
