@@ -39258,7 +39258,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9573);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8392);
 
 process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
 
@@ -39267,7 +39267,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9573:
+/***/ 8392:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -99789,6 +99789,31 @@ function checkTables(db, schema, what) {
         }
     }
 }
+/**
+ * The columns both sides have, read with PRAGMA table_info, so a Nix that adds a
+ * column does not break a merge. `overrides` maps a column to the expression to
+ * select for it, or null to leave it out. A NOT NULL column without a default that
+ * only the target has is refused: we could not fill it.
+ */
+function columnPlan(sql, table, overrides) {
+    const src = new Set(columns(sql, 'src', table).map(c => c.name));
+    const into = [];
+    const select = [];
+    for (const col of columns(sql, 'main', table)) {
+        const override = overrides[col.name];
+        if (override === null)
+            continue;
+        if (override === undefined && !src.has(col.name)) {
+            if (col.notNull && !col.hasDefault) {
+                throw new NixDbError(`cannot merge ${table}: the source lacks the required column ${col.name}`);
+            }
+            continue;
+        }
+        into.push(`"${col.name}"`);
+        select.push(override ?? `s."${col.name}"`);
+    }
+    return { into: into.join(', '), select: select.join(', ') };
+}
 
 ;// CONCATENATED MODULE: ./src/db/nixdb.ts
 
@@ -99947,7 +99972,44 @@ function wrapSqliteError(e, file) {
     return e instanceof Error ? e : new Error(String(e));
 }
 
+;// CONCATENATED MODULE: ./src/db/realisations.ts
+
+/** Realisations (ca-derivations), merged when both sides have the tables. */
+function mergeRealisations(sql, skipped) {
+    if (!hasTable(sql, 'src', 'Realisations'))
+        return 0;
+    if (!hasTable(sql, 'main', 'Realisations')) {
+        skipped.push('Realisations (this Nix store has no ca-derivations tables)');
+        return 0;
+    }
+    const before = sql
+        .prepare('SELECT coalesce(max(id), 0) FROM main.Realisations')
+        .pluck()
+        .get();
+    const plan = columnPlan(sql, 'Realisations', { id: null, outputPath: 'a.dst' });
+    const added = sql
+        .prepare(`INSERT INTO main.Realisations (${plan.into})
+       SELECT ${plan.select} FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath
+       WHERE NOT EXISTS (SELECT 1 FROM main.Realisations m
+                         WHERE m.drvPath = s.drvPath AND m.outputName = s.outputName)
+       ORDER BY s.id`)
+        .run().changes;
+    if (hasTable(sql, 'src', 'RealisationsRefs') && hasTable(sql, 'main', 'RealisationsRefs')) {
+        sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
+      INSERT OR IGNORE INTO rmap SELECT s.id, m.id FROM src.Realisations s
+        JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;`);
+        sql
+            .prepare(`INSERT INTO main.RealisationsRefs (referrer, realisationReference)
+         SELECT a.dst, b.dst FROM src.RealisationsRefs r
+         JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference
+         WHERE a.dst > ?`)
+            .run(before);
+    }
+    return added;
+}
+
 ;// CONCATENATED MODULE: ./src/db/merge.ts
+
 
 
 
@@ -100050,66 +100112,9 @@ function validateSource(sql, srcFile) {
          AND NOT EXISTS (SELECT 1 FROM src.ValidPaths s WHERE s.path = e.path)`);
     }
 }
-/**
- * The columns both sides have, read with PRAGMA table_info, so a Nix that adds a
- * column does not break the merge. `overrides` maps a column to the expression to
- * select for it, or null to leave it out. A NOT NULL column without a default that
- * only the target has is refused: we could not fill it.
- */
-function columnPlan(sql, table, overrides) {
-    const src = new Set(columns(sql, 'src', table).map(c => c.name));
-    const into = [];
-    const select = [];
-    for (const col of columns(sql, 'main', table)) {
-        const override = overrides[col.name];
-        if (override === null)
-            continue;
-        if (override === undefined && !src.has(col.name)) {
-            if (col.notNull && !col.hasDefault) {
-                throw new NixDbError(`cannot merge ${table}: the source lacks the required column ${col.name}`);
-            }
-            continue;
-        }
-        into.push(`"${col.name}"`);
-        select.push(override ?? `s."${col.name}"`);
-    }
-    return { into: into.join(', '), select: select.join(', ') };
-}
-/** Realisations (ca-derivations), merged when both sides have the tables. */
-function mergeRealisations(sql, skipped) {
-    if (!hasTable(sql, 'src', 'Realisations'))
-        return 0;
-    if (!hasTable(sql, 'main', 'Realisations')) {
-        skipped.push('Realisations (this Nix store has no ca-derivations tables)');
-        return 0;
-    }
-    const before = sql
-        .prepare('SELECT coalesce(max(id), 0) FROM main.Realisations')
-        .pluck()
-        .get();
-    const plan = columnPlan(sql, 'Realisations', { id: null, outputPath: 'a.dst' });
-    const added = sql
-        .prepare(`INSERT INTO main.Realisations (${plan.into})
-       SELECT ${plan.select} FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath
-       WHERE NOT EXISTS (SELECT 1 FROM main.Realisations m
-                         WHERE m.drvPath = s.drvPath AND m.outputName = s.outputName)
-       ORDER BY s.id`)
-        .run().changes;
-    if (hasTable(sql, 'src', 'RealisationsRefs') && hasTable(sql, 'main', 'RealisationsRefs')) {
-        sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
-      INSERT OR IGNORE INTO rmap SELECT s.id, m.id FROM src.Realisations s
-        JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;`);
-        sql
-            .prepare(`INSERT INTO main.RealisationsRefs (referrer, realisationReference)
-         SELECT a.dst, b.dst FROM src.RealisationsRefs r
-         JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference
-         WHERE a.dst > ?`)
-            .run(before);
-    }
-    return added;
-}
 
 ;// CONCATENATED MODULE: ./src/db/extract.ts
+
 
 
 
@@ -100144,9 +100149,9 @@ function copyRows(sql, paths, ca) {
         .all();
     if (missing.length > 0)
         throw new NixDbError(`cannot extract paths that are not valid: ${missing.join(', ')}`);
-    const vp = shared(sql, 'ValidPaths').filter(c => c !== 'id');
+    const vp = columnPlan(sql, 'ValidPaths', { id: null });
     const n = sql
-        .prepare(`INSERT INTO main.ValidPaths (${list(vp)}) SELECT ${list(vp, 's.')} FROM src.ValidPaths s
+        .prepare(`INSERT INTO main.ValidPaths (${vp.into}) SELECT ${vp.select} FROM src.ValidPaths s
        WHERE s.path IN (SELECT path FROM want) ORDER BY s.id`)
         .run().changes;
     sql.exec(`CREATE TEMP TABLE idmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
@@ -100160,40 +100165,18 @@ function copyRows(sql, paths, ca) {
        JOIN idmap a ON a.src = r.referrer JOIN src.ValidPaths v ON v.id = r.reference
        WHERE r.reference NOT IN (SELECT src FROM idmap)`)
         .run().changes;
-    const dout = shared(sql, 'DerivationOutputs').filter(c => c !== 'drv');
+    const dout = columnPlan(sql, 'DerivationOutputs', { drv: 'a.dst' });
     sql
-        .prepare(`INSERT INTO main.DerivationOutputs (drv, ${list(dout)}) SELECT a.dst, ${list(dout, 's.')}
+        .prepare(`INSERT INTO main.DerivationOutputs (${dout.into}) SELECT ${dout.select}
        FROM src.DerivationOutputs s JOIN idmap a ON a.src = s.drv`)
         .run();
     if (ca)
-        copyRealisations(sql);
+        mergeRealisations(sql, []);
     const narBytes = sql
         .prepare('SELECT coalesce(sum(narSize), 0) FROM main.ValidPaths')
         .pluck()
         .get();
     return { paths: n, refs, externalRefs, narBytes };
-}
-function copyRealisations(sql) {
-    const cols = shared(sql, 'Realisations').filter(c => c !== 'id' && c !== 'outputPath');
-    sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER);`);
-    const insert = sql.prepare(`INSERT INTO main.Realisations (outputPath, ${list(cols)}) SELECT a.dst, ${list(cols, 's.')}
-     FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath ORDER BY s.id`);
-    insert.run();
-    sql.exec(`INSERT INTO rmap SELECT s.id, m.id FROM src.Realisations s
-      JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;
-    INSERT INTO main.RealisationsRefs (referrer, realisationReference)
-      SELECT a.dst, b.dst FROM src.RealisationsRefs r
-      JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference;`);
-}
-/** Columns of `table` that both the new database and the source have. */
-function shared(sql, table) {
-    const src = new Set(columns(sql, 'src', table).map(c => c.name));
-    return columns(sql, 'main', table)
-        .map(c => c.name)
-        .filter(c => src.has(c));
-}
-function list(cols, prefix = '') {
-    return cols.map(c => `${prefix}"${c}"`).join(', ');
 }
 
 ;// CONCATENATED MODULE: ./src/db/check.ts

@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2297:
+/***/ 1904:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -99809,7 +99809,7 @@ const REQUIRED = {
     Refs: ['referrer', 'reference'],
     DerivationOutputs: ['drv', 'id', 'path']
 };
-function schema_columns(db, schema, table) {
+function columns(db, schema, table) {
     const rows = db
         .prepare(`SELECT name, "notnull" AS nn, dflt_value AS d FROM pragma_table_info(?, ?)`)
         .all(table, schema);
@@ -99827,12 +99827,37 @@ function schema_checkTables(db, schema, what) {
         if (!schema_hasTable(db, schema, table)) {
             throw new errors_NixDbError(`${what} is not a Nix database: it has no table ${table}`);
         }
-        const have = new Set(schema_columns(db, schema, table).map(c => c.name));
+        const have = new Set(columns(db, schema, table).map(c => c.name));
         const missing = needed.filter(c => !have.has(c));
         if (missing.length > 0) {
             throw new errors_NixDbError(`${what} has an unknown Nix schema: table ${table} lacks ${missing.join(', ')}`);
         }
     }
+}
+/**
+ * The columns both sides have, read with PRAGMA table_info, so a Nix that adds a
+ * column does not break a merge. `overrides` maps a column to the expression to
+ * select for it, or null to leave it out. A NOT NULL column without a default that
+ * only the target has is refused: we could not fill it.
+ */
+function schema_columnPlan(sql, table, overrides) {
+    const src = new Set(columns(sql, 'src', table).map(c => c.name));
+    const into = [];
+    const select = [];
+    for (const col of columns(sql, 'main', table)) {
+        const override = overrides[col.name];
+        if (override === null)
+            continue;
+        if (override === undefined && !src.has(col.name)) {
+            if (col.notNull && !col.hasDefault) {
+                throw new errors_NixDbError(`cannot merge ${table}: the source lacks the required column ${col.name}`);
+            }
+            continue;
+        }
+        into.push(`"${col.name}"`);
+        select.push(override ?? `s."${col.name}"`);
+    }
+    return { into: into.join(', '), select: select.join(', ') };
 }
 
 ;// CONCATENATED MODULE: ./src/db/nixdb.ts
@@ -99992,7 +100017,44 @@ function nixdb_wrapSqliteError(e, file) {
     return e instanceof Error ? e : new Error(String(e));
 }
 
+;// CONCATENATED MODULE: ./src/db/realisations.ts
+
+/** Realisations (ca-derivations), merged when both sides have the tables. */
+function realisations_mergeRealisations(sql, skipped) {
+    if (!schema_hasTable(sql, 'src', 'Realisations'))
+        return 0;
+    if (!schema_hasTable(sql, 'main', 'Realisations')) {
+        skipped.push('Realisations (this Nix store has no ca-derivations tables)');
+        return 0;
+    }
+    const before = sql
+        .prepare('SELECT coalesce(max(id), 0) FROM main.Realisations')
+        .pluck()
+        .get();
+    const plan = schema_columnPlan(sql, 'Realisations', { id: null, outputPath: 'a.dst' });
+    const added = sql
+        .prepare(`INSERT INTO main.Realisations (${plan.into})
+       SELECT ${plan.select} FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath
+       WHERE NOT EXISTS (SELECT 1 FROM main.Realisations m
+                         WHERE m.drvPath = s.drvPath AND m.outputName = s.outputName)
+       ORDER BY s.id`)
+        .run().changes;
+    if (schema_hasTable(sql, 'src', 'RealisationsRefs') && schema_hasTable(sql, 'main', 'RealisationsRefs')) {
+        sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
+      INSERT OR IGNORE INTO rmap SELECT s.id, m.id FROM src.Realisations s
+        JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;`);
+        sql
+            .prepare(`INSERT INTO main.RealisationsRefs (referrer, realisationReference)
+         SELECT a.dst, b.dst FROM src.RealisationsRefs r
+         JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference
+         WHERE a.dst > ?`)
+            .run(before);
+    }
+    return added;
+}
+
 ;// CONCATENATED MODULE: ./src/db/merge.ts
+
 
 
 
@@ -100095,66 +100157,9 @@ function validateSource(sql, srcFile) {
          AND NOT EXISTS (SELECT 1 FROM src.ValidPaths s WHERE s.path = e.path)`);
     }
 }
-/**
- * The columns both sides have, read with PRAGMA table_info, so a Nix that adds a
- * column does not break the merge. `overrides` maps a column to the expression to
- * select for it, or null to leave it out. A NOT NULL column without a default that
- * only the target has is refused: we could not fill it.
- */
-function columnPlan(sql, table, overrides) {
-    const src = new Set(columns(sql, 'src', table).map(c => c.name));
-    const into = [];
-    const select = [];
-    for (const col of columns(sql, 'main', table)) {
-        const override = overrides[col.name];
-        if (override === null)
-            continue;
-        if (override === undefined && !src.has(col.name)) {
-            if (col.notNull && !col.hasDefault) {
-                throw new NixDbError(`cannot merge ${table}: the source lacks the required column ${col.name}`);
-            }
-            continue;
-        }
-        into.push(`"${col.name}"`);
-        select.push(override ?? `s."${col.name}"`);
-    }
-    return { into: into.join(', '), select: select.join(', ') };
-}
-/** Realisations (ca-derivations), merged when both sides have the tables. */
-function mergeRealisations(sql, skipped) {
-    if (!hasTable(sql, 'src', 'Realisations'))
-        return 0;
-    if (!hasTable(sql, 'main', 'Realisations')) {
-        skipped.push('Realisations (this Nix store has no ca-derivations tables)');
-        return 0;
-    }
-    const before = sql
-        .prepare('SELECT coalesce(max(id), 0) FROM main.Realisations')
-        .pluck()
-        .get();
-    const plan = columnPlan(sql, 'Realisations', { id: null, outputPath: 'a.dst' });
-    const added = sql
-        .prepare(`INSERT INTO main.Realisations (${plan.into})
-       SELECT ${plan.select} FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath
-       WHERE NOT EXISTS (SELECT 1 FROM main.Realisations m
-                         WHERE m.drvPath = s.drvPath AND m.outputName = s.outputName)
-       ORDER BY s.id`)
-        .run().changes;
-    if (hasTable(sql, 'src', 'RealisationsRefs') && hasTable(sql, 'main', 'RealisationsRefs')) {
-        sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
-      INSERT OR IGNORE INTO rmap SELECT s.id, m.id FROM src.Realisations s
-        JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;`);
-        sql
-            .prepare(`INSERT INTO main.RealisationsRefs (referrer, realisationReference)
-         SELECT a.dst, b.dst FROM src.RealisationsRefs r
-         JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference
-         WHERE a.dst > ?`)
-            .run(before);
-    }
-    return added;
-}
 
 ;// CONCATENATED MODULE: ./src/db/extract.ts
+
 
 
 
@@ -100189,9 +100194,9 @@ function copyRows(sql, paths, ca) {
         .all();
     if (missing.length > 0)
         throw new errors_NixDbError(`cannot extract paths that are not valid: ${missing.join(', ')}`);
-    const vp = shared(sql, 'ValidPaths').filter(c => c !== 'id');
+    const vp = schema_columnPlan(sql, 'ValidPaths', { id: null });
     const n = sql
-        .prepare(`INSERT INTO main.ValidPaths (${list(vp)}) SELECT ${list(vp, 's.')} FROM src.ValidPaths s
+        .prepare(`INSERT INTO main.ValidPaths (${vp.into}) SELECT ${vp.select} FROM src.ValidPaths s
        WHERE s.path IN (SELECT path FROM want) ORDER BY s.id`)
         .run().changes;
     sql.exec(`CREATE TEMP TABLE idmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
@@ -100205,40 +100210,18 @@ function copyRows(sql, paths, ca) {
        JOIN idmap a ON a.src = r.referrer JOIN src.ValidPaths v ON v.id = r.reference
        WHERE r.reference NOT IN (SELECT src FROM idmap)`)
         .run().changes;
-    const dout = shared(sql, 'DerivationOutputs').filter(c => c !== 'drv');
+    const dout = schema_columnPlan(sql, 'DerivationOutputs', { drv: 'a.dst' });
     sql
-        .prepare(`INSERT INTO main.DerivationOutputs (drv, ${list(dout)}) SELECT a.dst, ${list(dout, 's.')}
+        .prepare(`INSERT INTO main.DerivationOutputs (${dout.into}) SELECT ${dout.select}
        FROM src.DerivationOutputs s JOIN idmap a ON a.src = s.drv`)
         .run();
     if (ca)
-        copyRealisations(sql);
+        realisations_mergeRealisations(sql, []);
     const narBytes = sql
         .prepare('SELECT coalesce(sum(narSize), 0) FROM main.ValidPaths')
         .pluck()
         .get();
     return { paths: n, refs, externalRefs, narBytes };
-}
-function copyRealisations(sql) {
-    const cols = shared(sql, 'Realisations').filter(c => c !== 'id' && c !== 'outputPath');
-    sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER);`);
-    const insert = sql.prepare(`INSERT INTO main.Realisations (outputPath, ${list(cols)}) SELECT a.dst, ${list(cols, 's.')}
-     FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath ORDER BY s.id`);
-    insert.run();
-    sql.exec(`INSERT INTO rmap SELECT s.id, m.id FROM src.Realisations s
-      JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;
-    INSERT INTO main.RealisationsRefs (referrer, realisationReference)
-      SELECT a.dst, b.dst FROM src.RealisationsRefs r
-      JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference;`);
-}
-/** Columns of `table` that both the new database and the source have. */
-function shared(sql, table) {
-    const src = new Set(schema_columns(sql, 'src', table).map(c => c.name));
-    return schema_columns(sql, 'main', table)
-        .map(c => c.name)
-        .filter(c => src.has(c));
-}
-function list(cols, prefix = '') {
-    return cols.map(c => `${prefix}"${c}"`).join(', ');
 }
 
 ;// CONCATENATED MODULE: ./src/db/check.ts
@@ -100740,7 +100723,7 @@ async function postRun(mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2297);
+/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1904);
 
 await (0,_action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .postRun */ .Y)('post');
 

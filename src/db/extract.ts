@@ -4,7 +4,8 @@
 import type Database from 'better-sqlite3'
 import { NixDbError } from './errors.js'
 import { attachSource, NixDb } from './nixdb.js'
-import { columns, hasTable } from './schema.js'
+import { mergeRealisations } from './realisations.js'
+import { columnPlan, hasTable } from './schema.js'
 
 export interface ExtractResult {
   paths: number
@@ -47,10 +48,10 @@ function copyRows(sql: Database.Database, paths: readonly string[], ca: boolean)
   if (missing.length > 0)
     throw new NixDbError(`cannot extract paths that are not valid: ${missing.join(', ')}`)
 
-  const vp = shared(sql, 'ValidPaths').filter(c => c !== 'id')
+  const vp = columnPlan(sql, 'ValidPaths', { id: null })
   const n = sql
     .prepare(
-      `INSERT INTO main.ValidPaths (${list(vp)}) SELECT ${list(vp, 's.')} FROM src.ValidPaths s
+      `INSERT INTO main.ValidPaths (${vp.into}) SELECT ${vp.select} FROM src.ValidPaths s
        WHERE s.path IN (SELECT path FROM want) ORDER BY s.id`
     )
     .run().changes
@@ -71,45 +72,18 @@ function copyRows(sql: Database.Database, paths: readonly string[], ca: boolean)
     )
     .run().changes
 
-  const dout = shared(sql, 'DerivationOutputs').filter(c => c !== 'drv')
+  const dout = columnPlan(sql, 'DerivationOutputs', { drv: 'a.dst' })
   sql
     .prepare(
-      `INSERT INTO main.DerivationOutputs (drv, ${list(dout)}) SELECT a.dst, ${list(dout, 's.')}
+      `INSERT INTO main.DerivationOutputs (${dout.into}) SELECT ${dout.select}
        FROM src.DerivationOutputs s JOIN idmap a ON a.src = s.drv`
     )
     .run()
 
-  if (ca) copyRealisations(sql)
+  if (ca) mergeRealisations(sql, [])
   const narBytes = sql
     .prepare('SELECT coalesce(sum(narSize), 0) FROM main.ValidPaths')
     .pluck()
     .get() as number
   return { paths: n, refs, externalRefs, narBytes }
-}
-
-function copyRealisations(sql: Database.Database): void {
-  const cols = shared(sql, 'Realisations').filter(c => c !== 'id' && c !== 'outputPath')
-  sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER);`)
-  const insert = sql.prepare(
-    `INSERT INTO main.Realisations (outputPath, ${list(cols)}) SELECT a.dst, ${list(cols, 's.')}
-     FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath ORDER BY s.id`
-  )
-  insert.run()
-  sql.exec(`INSERT INTO rmap SELECT s.id, m.id FROM src.Realisations s
-      JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;
-    INSERT INTO main.RealisationsRefs (referrer, realisationReference)
-      SELECT a.dst, b.dst FROM src.RealisationsRefs r
-      JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference;`)
-}
-
-/** Columns of `table` that both the new database and the source have. */
-function shared(sql: Database.Database, table: string): string[] {
-  const src = new Set(columns(sql, 'src', table).map(c => c.name))
-  return columns(sql, 'main', table)
-    .map(c => c.name)
-    .filter(c => src.has(c))
-}
-
-function list(cols: string[], prefix = ''): string {
-  return cols.map(c => `${prefix}"${c}"`).join(', ')
 }

@@ -3,7 +3,8 @@
 import type Database from 'better-sqlite3'
 import { NixDbError } from './errors.js'
 import { assertSqliteFile, attachSource, wrapSqliteError, type NixDb } from './nixdb.js'
-import { checkTables, columns, hasTable } from './schema.js'
+import { mergeRealisations } from './realisations.js'
+import { checkTables, columnPlan, hasTable } from './schema.js'
 
 export interface MergeResult {
   pathsAdded: number
@@ -144,77 +145,4 @@ function validateSource(sql: Database.Database, srcFile: string): void {
          AND NOT EXISTS (SELECT 1 FROM src.ValidPaths s WHERE s.path = e.path)`
     )
   }
-}
-
-interface ColumnPlan {
-  into: string
-  select: string
-}
-
-/**
- * The columns both sides have, read with PRAGMA table_info, so a Nix that adds a
- * column does not break the merge. `overrides` maps a column to the expression to
- * select for it, or null to leave it out. A NOT NULL column without a default that
- * only the target has is refused: we could not fill it.
- */
-function columnPlan(
-  sql: Database.Database,
-  table: string,
-  overrides: Record<string, string | null>
-): ColumnPlan {
-  const src = new Set(columns(sql, 'src', table).map(c => c.name))
-  const into: string[] = []
-  const select: string[] = []
-  for (const col of columns(sql, 'main', table)) {
-    const override = overrides[col.name]
-    if (override === null) continue
-    if (override === undefined && !src.has(col.name)) {
-      if (col.notNull && !col.hasDefault) {
-        throw new NixDbError(
-          `cannot merge ${table}: the source lacks the required column ${col.name}`
-        )
-      }
-      continue
-    }
-    into.push(`"${col.name}"`)
-    select.push(override ?? `s."${col.name}"`)
-  }
-  return { into: into.join(', '), select: select.join(', ') }
-}
-
-/** Realisations (ca-derivations), merged when both sides have the tables. */
-function mergeRealisations(sql: Database.Database, skipped: string[]): number {
-  if (!hasTable(sql, 'src', 'Realisations')) return 0
-  if (!hasTable(sql, 'main', 'Realisations')) {
-    skipped.push('Realisations (this Nix store has no ca-derivations tables)')
-    return 0
-  }
-  const before = sql
-    .prepare('SELECT coalesce(max(id), 0) FROM main.Realisations')
-    .pluck()
-    .get() as number
-  const plan = columnPlan(sql, 'Realisations', { id: null, outputPath: 'a.dst' })
-  const added = sql
-    .prepare(
-      `INSERT INTO main.Realisations (${plan.into})
-       SELECT ${plan.select} FROM src.Realisations s JOIN idmap a ON a.src = s.outputPath
-       WHERE NOT EXISTS (SELECT 1 FROM main.Realisations m
-                         WHERE m.drvPath = s.drvPath AND m.outputName = s.outputName)
-       ORDER BY s.id`
-    )
-    .run().changes
-  if (hasTable(sql, 'src', 'RealisationsRefs') && hasTable(sql, 'main', 'RealisationsRefs')) {
-    sql.exec(`CREATE TEMP TABLE rmap (src INTEGER PRIMARY KEY, dst INTEGER NOT NULL);
-      INSERT OR IGNORE INTO rmap SELECT s.id, m.id FROM src.Realisations s
-        JOIN main.Realisations m ON m.drvPath = s.drvPath AND m.outputName = s.outputName;`)
-    sql
-      .prepare(
-        `INSERT INTO main.RealisationsRefs (referrer, realisationReference)
-         SELECT a.dst, b.dst FROM src.RealisationsRefs r
-         JOIN rmap a ON a.src = r.referrer JOIN rmap b ON b.src = r.realisationReference
-         WHERE a.dst > ?`
-      )
-      .run(before)
-  }
-  return added
 }

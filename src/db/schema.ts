@@ -124,3 +124,39 @@ export function checkTables(db: Database.Database, schema: string, what: string)
     }
   }
 }
+
+export interface ColumnPlan {
+  into: string
+  select: string
+}
+
+/**
+ * The columns both sides have, read with PRAGMA table_info, so a Nix that adds a
+ * column does not break a merge. `overrides` maps a column to the expression to
+ * select for it, or null to leave it out. A NOT NULL column without a default that
+ * only the target has is refused: we could not fill it.
+ */
+export function columnPlan(
+  sql: Database.Database,
+  table: string,
+  overrides: Record<string, string | null>
+): ColumnPlan {
+  const src = new Set(columns(sql, 'src', table).map(c => c.name))
+  const into: string[] = []
+  const select: string[] = []
+  for (const col of columns(sql, 'main', table)) {
+    const override = overrides[col.name]
+    if (override === null) continue
+    if (override === undefined && !src.has(col.name)) {
+      if (col.notNull && !col.hasDefault) {
+        throw new NixDbError(
+          `cannot merge ${table}: the source lacks the required column ${col.name}`
+        )
+      }
+      continue
+    }
+    into.push(`"${col.name}"`)
+    select.push(override ?? `s."${col.name}"`)
+  }
+  return { into: into.join(', '), select: select.join(', ') }
+}

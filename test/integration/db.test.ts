@@ -329,5 +329,19 @@ describe('content-addressed derivations (Realisations)', () => {
     )
     expect(again.stdout.trim()).toBe(caHello)
     expect(again.stderr).not.toMatch(/building '.*ca-hello/)
+
+    // A pack of the closure carries its Realisations too.
+    const c = await world()
+    await build(c, ['hello'], CA)
+    const closure = withDb(b, db => db.closure([caHello!]))
+    const pack = join(b.root, 'ca-pack.sqlite')
+    extract(dbFile(b), closure, pack)
+    const added = withDb(c, db => merge(db, pack))
+    const inClosure = (w: World): string[] =>
+      realisations(w).filter(r => closure.some(p => r.endsWith(p)))
+    expect(inClosure(b).length).toBeGreaterThan(0)
+    // c already has the realisation of greeting (built for hello); the rest are new.
+    expect(added.realisationsAdded).toBe(inClosure(b).length - 1)
+    expect(inClosure(c)).toEqual(inClosure(b))
   })
 })
