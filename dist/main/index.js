@@ -101574,8 +101574,15 @@ async function restoreSnapshot(ctx) {
     }
 }
 function missReport(ctx, phases) {
+    let watermark = 0;
+    try {
+        watermark = currentWatermark(ctx.layout);
+    }
+    catch {
+        // A database we cannot read (say, a newer Nix's schema): save refuses it too.
+    }
     return {
-        state: { version: 1, watermark: currentWatermark(ctx.layout), cacheHit: false },
+        state: { version: 1, watermark, cacheHit: false },
         cacheHit: false,
         packsFetched: 0,
         packsSkipped: 0,
@@ -101625,7 +101632,7 @@ async function restoreInto(ctx, phases) {
     await timed(phases, 'merge', async () => {
         for (const f of fetched)
             pathsRestored += await placePack(ctx.layout, f, log);
-    }).catch(async (e) => {
+    }).catch((e) => {
         log.warning(`Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`);
     });
     await removeTree(backend.stageRoot);

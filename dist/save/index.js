@@ -100544,7 +100544,7 @@ async function saveSnapshot(ctx, state) {
     });
     if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
         return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`);
-    const plan = planSave(lay.dbFile, lay.storeDir, state, log.warning);
+    const plan = planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m));
     const reusable = plan.reusable;
     if (plan.paths.length === 0) {
         const unchanged = reusable.length === (state.restoredPacks ?? state.manifest?.packs.length ?? 0);
@@ -100569,8 +100569,17 @@ async function saveSnapshot(ctx, state) {
         packs = [];
         log.info(`More than ${MAX_PACKS} packs: saving one compacted pack of ${paths.length} paths instead.`);
     }
+    try {
+        return await savePack(ctx, phases, paths, packs);
+    }
+    finally {
+        await removeTree(ctx.backend.stageRoot);
+    }
+}
+/** Stages and uploads one pack of `paths`, then a snapshot of `packs` and it. */
+async function savePack(ctx, phases, paths, packs) {
+    const { backend, layout: lay, log } = ctx;
     const key = packKey(ctx.keys, paths);
-    const { backend } = ctx;
     await removeTree(backend.stageRoot);
     const info = await timed(phases, 'stage', () => stagePack(lay, paths, backend.entryDir));
     phases.at(-1).paths = paths.length;
@@ -100580,12 +100589,15 @@ async function saveSnapshot(ctx, state) {
         ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`
         : `Pack ${key} is already in the cache.`);
     const snapshot = await saveManifest(ctx, phases, [...packs, { key, paths: info.paths }]);
+    const saved = outcome.result === 'saved';
     return {
-        outcome: `Saved ${paths.length} new paths as pack ${key}; snapshot ${snapshot}.`,
+        outcome: saved
+            ? `Saved ${paths.length} new paths as pack ${key}; snapshot ${snapshot}.`
+            : `The ${paths.length} new paths were already in the cache as pack ${key}; snapshot ${snapshot}.`,
         snapshotKey: snapshot,
         packKey: key,
-        pathsSaved: outcome.result === 'saved' ? paths.length : 0,
-        bytesSaved: outcome.result === 'saved' ? info.bytes : 0,
+        pathsSaved: saved ? paths.length : 0,
+        bytesSaved: saved ? info.bytes : 0,
         ...(outcome.archiveBytes !== undefined ? { archiveBytes: outcome.archiveBytes } : {}),
         phases
     };

@@ -35,8 +35,14 @@ export async function restoreSnapshot(ctx: CacheContext): Promise<RestoreReport>
 }
 
 function missReport(ctx: CacheContext, phases: Phase[]): RestoreReport {
+  let watermark = 0
+  try {
+    watermark = currentWatermark(ctx.layout)
+  } catch {
+    // A database we cannot read (say, a newer Nix's schema): save refuses it too.
+  }
   return {
-    state: { version: 1, watermark: currentWatermark(ctx.layout), cacheHit: false },
+    state: { version: 1, watermark, cacheHit: false },
     cacheHit: false,
     packsFetched: 0,
     packsSkipped: 0,
@@ -99,7 +105,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   let pathsRestored = 0
   await timed(phases, 'merge', async () => {
     for (const f of fetched) pathsRestored += await placePack(ctx.layout, f, log)
-  }).catch(async (e: unknown) => {
+  }).catch((e: unknown) => {
     log.warning(
       `Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`
     )

@@ -16,9 +16,17 @@ import { chmod } from 'node:fs/promises'
 import { join } from 'node:path'
 import { cacheContext } from '../../src/pipeline.js'
 import { restoreSnapshot } from '../../src/snapshot/restore.js'
+import { saveSnapshot } from '../../src/snapshot/save.js'
 import { job, jobConfig, RecordingLogger, storeFingerprint } from '../rig/jobs.js'
-import { build } from '../rig/store.js'
-import { countBuilds, makeWorld, nixPortable, removeWorld, type World } from '../rig/world.js'
+import { build, requisites } from '../rig/store.js'
+import {
+  countBuilds,
+  makeWorld,
+  nixPortable,
+  removeWorld,
+  storeDir,
+  type World
+} from '../rig/world.js'
 
 const DEPS = 'hello cowsay'
 const worlds: World[] = []
@@ -218,5 +226,67 @@ describe('an evicted pack', () => {
     expect(r.save?.packKey).toBe(evicted)
     expect(existsSync(join(cache, `${evicted}.tar.zst`))).toBe(true)
     expect((await nixPortable(w, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+})
+
+describe('a runner database with an unknown schema', () => {
+  it('is refused with a clear warning and left untouched; restore and save go on', async () => {
+    const cache = join((await world()).root, 'cache')
+    cpSync(good, cache, { recursive: true })
+    const runner = await world()
+    await build(runner, ['figlet'])
+    writeFileSync(join(storeDir(runner), '..', 'var', 'nix', 'db', 'schema'), '11')
+    const before = storeFingerprint(runner)
+    const log = new RecordingLogger()
+    const ctx = await cacheContext(
+      jobConfig(runner, { deps: DEPS, backend: 'local', cacheDir: cache }),
+      log
+    )
+    const r = await restoreSnapshot(ctx)
+    expect(r.pathsRestored).toBe(0)
+    expect(log.warnings.join('\n')).toMatch(
+      /schema version 11; nix-store-cache supports version 10/
+    )
+    expect(storeFingerprint(runner)).toBe(before)
+    await expect(saveSnapshot(ctx, r.state)).rejects.toThrow(/schema version 11/)
+    expect(storeFingerprint(runner)).toBe(before)
+  })
+})
+
+describe('saving a store with rows whose folder is gone', () => {
+  it('leaves those paths and their referrers out, with a warning, and the pack restores cleanly', async () => {
+    const cache = join((await world()).root, 'cache')
+    const runner = await world()
+    const log = new RecordingLogger()
+    const ctx = await cacheContext(
+      jobConfig(runner, { deps: 'hello figlet', backend: 'local', cacheDir: cache }),
+      log
+    )
+    const r = await restoreSnapshot(ctx)
+    const [hello, figlet] = await build(runner, ['hello', 'figlet'])
+    const greeting = (await requisites(runner, [hello!])).find(p => p.endsWith('-greeting-1.0'))!
+    const folder = join(storeDir(runner), greeting.slice('/nix/store/'.length))
+    await chmod(folder, 0o755)
+    execFileSync('rm', ['-rf', folder])
+
+    const s = await saveSnapshot(ctx, r.state)
+    expect(log.warnings.join('\n')).toMatch(
+      /1 registered path\(s\) have no folder .*not saving them or the 1 path\(s\) that refer to them/
+    )
+    expect(s.pathsSaved).toBeGreaterThan(0) // figlet and the .drv files nix-build registered
+
+    const fresh = await world()
+    const again = await restoreSnapshot(
+      await cacheContext(
+        jobConfig(fresh, { deps: 'hello figlet', backend: 'local', cacheDir: cache }),
+        new RecordingLogger()
+      )
+    )
+    expect(again.pathsRestored).toBe(s.pathsSaved)
+    expect(await requisites(fresh, [figlet!])).toEqual([figlet])
+    for (const p of [hello!, greeting]) {
+      expect((await nixPortable(fresh, ['nix-store', '--check-validity', p])).code).not.toBe(0)
+    }
+    expect((await nixPortable(fresh, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
   })
 })
