@@ -1,4 +1,9 @@
 #!/usr/bin/env node
 import { cliMain } from './cli/main.js'
 
-process.exitCode = await cliMain(process.argv.slice(2))
+try {
+  process.exitCode = await cliMain(process.argv.slice(2))
+} catch (e) {
+  console.error(`nix-store-cache: ${e instanceof Error ? e.message : String(e)}`)
+  process.exitCode = 1
+}

@@ -39260,7 +39260,13 @@ module.exports = {
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8392);
 
-process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
+try {
+    process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
+}
+catch (e) {
+    console.error(`nix-store-cache: ${e instanceof Error ? e.message : String(e)}`);
+    process.exitCode = 1;
+}
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
@@ -100943,16 +100949,15 @@ async function cliMain(argv, log = consoleLogger) {
             return code;
         }
         if (config.save)
-            await save(config, r.state, log);
+            await save(ctx, r.state, log);
         return code;
     }
-    const state = await readState(stateFile);
-    await save(config, state, log);
+    await save(ctx, await readState(stateFile), log);
     return 0;
 }
-async function save(config, state, log) {
+async function save(ctx, state, log) {
     try {
-        const s = await saveSnapshot(await cacheContext(config, log), state);
+        const s = await saveSnapshot(ctx, state);
         log.info(saveLine(s));
     }
     catch (e) {

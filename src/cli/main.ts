@@ -9,7 +9,7 @@ import { consoleLogger, type Logger } from '../log.js'
 import { runNixShell } from '../nix-portable/run.js'
 import { cacheContext } from '../pipeline.js'
 import { restoreLine, saveLine } from '../report-text.js'
-import { parseState, type CacheState } from '../snapshot/context.js'
+import { parseState, type CacheContext, type CacheState } from '../snapshot/context.js'
 import { restoreSnapshot } from '../snapshot/restore.js'
 import { saveSnapshot } from '../snapshot/save.js'
 import { parseArgs } from './args.js'
@@ -47,17 +47,16 @@ export async function cliMain(
       log.info(`the command exited with ${code}: not saving`)
       return code
     }
-    if (config.save) await save(config, r.state, log)
+    if (config.save) await save(ctx, r.state, log)
     return code
   }
-  const state = await readState(stateFile)
-  await save(config, state, log)
+  await save(ctx, await readState(stateFile), log)
   return 0
 }
 
-async function save(config: Config, state: CacheState, log: Logger): Promise<void> {
+async function save(ctx: CacheContext, state: CacheState, log: Logger): Promise<void> {
   try {
-    const s = await saveSnapshot(await cacheContext(config, log), state)
+    const s = await saveSnapshot(ctx, state)
     log.info(saveLine(s))
   } catch (e) {
     log.warning(`saving the cache failed: ${message(e)}`)
