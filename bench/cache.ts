@@ -8,12 +8,11 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Phase } from '../src/log.js'
-import { cacheContext } from '../src/pipeline.js'
 import { describePhases } from '../src/report-text.js'
 import { restoreSnapshot } from '../src/snapshot/restore.js'
 import { saveSnapshot } from '../src/snapshot/save.js'
 import type { CacheState } from '../src/snapshot/context.js'
-import { jobConfig, RecordingLogger } from '../test/rig/jobs.js'
+import { contextFor } from '../test/rig/jobs.js'
 import { makeWorld, nixOk, removeWorld, storeDir, type World } from '../test/rig/world.js'
 
 const TARGET = 320 * 1024 * 1024
@@ -132,10 +131,7 @@ async function main(): Promise<void> {
         )
       }
       cacheDir = join(src.root, `cache-${round}`)
-      const ctx = await cacheContext(
-        jobConfig(src, { deps: 'bench', backend: 'local', cacheDir }),
-        new RecordingLogger()
-      )
+      const ctx = await contextFor(src, { deps: 'bench', backend: 'local', cacheDir })
       const ourSave = async (): Promise<void> => {
         let report: Awaited<ReturnType<typeof saveSnapshot>> | undefined
         times.ourSave.push(
@@ -169,10 +165,7 @@ async function main(): Promise<void> {
         )
       }
       const dst = await world()
-      const dctx = await cacheContext(
-        jobConfig(dst, { deps: 'bench', backend: 'local', cacheDir }),
-        new RecordingLogger()
-      )
+      const dctx = await contextFor(dst, { deps: 'bench', backend: 'local', cacheDir })
       const ourRestore = async (): Promise<void> => {
         let restored = 0
         let lastPhases: Phase[] = []
@@ -202,10 +195,7 @@ async function main(): Promise<void> {
     // One more package on top of the restored store, then a save with nothing new.
     const dst = restoredWorld!
     await nixOk(dst, ['nix-build', '<nixpkgs>', '-A', 'figlet', '--no-out-link'])
-    const ctx = await cacheContext(
-      jobConfig(dst, { deps: 'bench', backend: 'local', cacheDir }),
-      new RecordingLogger()
-    )
+    const ctx = await contextFor(dst, { deps: 'bench', backend: 'local', cacheDir })
     const delta = await saveSnapshot(ctx, restoredState!)
     const deltaBytes = delta.archiveBytes ?? 0
     const after = await restoreSnapshot(ctx) // the state a later job would have

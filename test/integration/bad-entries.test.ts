@@ -14,10 +14,9 @@ import {
 } from 'node:fs'
 import { chmod } from 'node:fs/promises'
 import { join } from 'node:path'
-import { cacheContext } from '../../src/pipeline.js'
 import { restoreSnapshot } from '../../src/snapshot/restore.js'
 import { saveSnapshot } from '../../src/snapshot/save.js'
-import { job, jobConfig, RecordingLogger, storeFingerprint } from '../rig/jobs.js'
+import { contextFor, job, RecordingLogger, storeFingerprint } from '../rig/jobs.js'
 import { build, requisites } from '../rig/store.js'
 import {
   countBuilds,
@@ -158,10 +157,7 @@ describe('a bad cache entry', () => {
       const before = storeFingerprint(runner)
 
       const log = new RecordingLogger()
-      const ctx = await cacheContext(
-        jobConfig(runner, { deps: DEPS, backend: 'local', cacheDir: cache }),
-        log
-      )
+      const ctx = await contextFor(runner, { deps: DEPS, backend: 'local', cacheDir: cache }, log)
       const r = await restoreSnapshot(ctx)
       expect(r.pathsRestored).toBe(0)
       expect(log.warnings).toHaveLength(1)
@@ -238,10 +234,7 @@ describe('a runner database with an unknown schema', () => {
     writeFileSync(join(storeDir(runner), '..', 'var', 'nix', 'db', 'schema'), '11')
     const before = storeFingerprint(runner)
     const log = new RecordingLogger()
-    const ctx = await cacheContext(
-      jobConfig(runner, { deps: DEPS, backend: 'local', cacheDir: cache }),
-      log
-    )
+    const ctx = await contextFor(runner, { deps: DEPS, backend: 'local', cacheDir: cache }, log)
     const r = await restoreSnapshot(ctx)
     expect(r.pathsRestored).toBe(0)
     expect(log.warnings.join('\n')).toMatch(
@@ -258,8 +251,9 @@ describe('saving a store with rows whose folder is gone', () => {
     const cache = join((await world()).root, 'cache')
     const runner = await world()
     const log = new RecordingLogger()
-    const ctx = await cacheContext(
-      jobConfig(runner, { deps: 'hello figlet', backend: 'local', cacheDir: cache }),
+    const ctx = await contextFor(
+      runner,
+      { deps: 'hello figlet', backend: 'local', cacheDir: cache },
       log
     )
     const r = await restoreSnapshot(ctx)
@@ -277,10 +271,7 @@ describe('saving a store with rows whose folder is gone', () => {
 
     const fresh = await world()
     const again = await restoreSnapshot(
-      await cacheContext(
-        jobConfig(fresh, { deps: 'hello figlet', backend: 'local', cacheDir: cache }),
-        new RecordingLogger()
-      )
+      await contextFor(fresh, { deps: 'hello figlet', backend: 'local', cacheDir: cache })
     )
     expect(again.pathsRestored).toBe(s.pathsSaved)
     expect(await requisites(fresh, [figlet!])).toEqual([figlet])

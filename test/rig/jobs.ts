@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { parseConfig, type Config } from '../../src/config.js'
 import type { Logger } from '../../src/log.js'
 import { cacheContext } from '../../src/pipeline.js'
+import type { CacheContext } from '../../src/snapshot/context.js'
 import { restoreSnapshot, type RestoreReport } from '../../src/snapshot/restore.js'
 import { saveSnapshot, type SaveReport } from '../../src/snapshot/save.js'
 import {
@@ -66,10 +67,19 @@ export function jobConfig(world: World, o: JobOptions): Readonly<Config> {
   })
 }
 
+/** The pipeline's context for a job in `world`. */
+export function contextFor(
+  world: World,
+  o: JobOptions,
+  log: Logger = new RecordingLogger()
+): Promise<CacheContext> {
+  return cacheContext(jobConfig(world, o), log)
+}
+
 /** restore -> nix-shell -p deps --run run -> save, in this process. */
 export async function job(world: World, o: JobOptions): Promise<JobResult> {
   const log = new RecordingLogger()
-  const ctx = await cacheContext(jobConfig(world, o), log)
+  const ctx = await contextFor(world, o, log)
   const restore = await restoreSnapshot(ctx)
   const deps = o.deps.split(/\s+/).filter(Boolean)
   const shell = await nixPortable(world, ['nix-shell', '-p', ...deps, '--run', o.run ?? 'true'])
