@@ -43454,7 +43454,7 @@ async function executableId(path) {
 ;// CONCATENATED MODULE: ./src/exec.ts
 // Commands as argument arrays, never shell strings; failures carry their stderr.
 
-async function exec_run(cmd, args, opts = {}) {
+async function run(cmd, args, opts = {}) {
     const r = await getExecOutput(cmd, args, {
         silent: true,
         ignoreReturnCode: true,
@@ -43479,7 +43479,7 @@ async function exec_run(cmd, args, opts = {}) {
 /** Whether this user can create a user namespace (what bwrap needs). */
 async function userNamespacesWork() {
     try {
-        await exec_run('unshare', ['--user', '--map-root-user', 'true']);
+        await run('unshare', ['--user', '--map-root-user', 'true']);
         return true;
     }
     catch {
@@ -100156,417 +100156,6 @@ function saveCacheV2(paths_1, key_1, options_1) {
     });
 }
 //# sourceMappingURL=cache.js.map
-;// CONCATENATED MODULE: ./src/backend/github.ts
-// The github backend: the Actions cache through @actions/cache (protocol v2).
-// Entries are staged at one path relative to the workspace, the same string on
-// every runner, so they extract to the same place whatever the workspace's depth
-// (actions/cache#1127) and the entry's version (a hash of the path strings) matches.
-
-
-
-const STAGE_REL = '.nix-store-cache';
-const ENTRY_REL = `${STAGE_REL}/entry`;
-class GithubBackend {
-    workspace;
-    waitMs;
-    name = 'github';
-    stageRoot;
-    constructor(workspace, 
-    /** Test seam: how long to wait for a pack another job is uploading. */
-    waitMs = 2000) {
-        this.workspace = workspace;
-        this.waitMs = waitMs;
-        this.stageRoot = (0,external_node_path_namespaceObject.join)(workspace, STAGE_REL);
-    }
-    /** The one directory entries go through: `dir` arguments must be it. */
-    get entryDir() {
-        return (0,external_node_path_namespaceObject.join)(this.workspace, ENTRY_REL);
-    }
-    /** One job a workspace: restore clears the stage folder itself. */
-    async sweep() { }
-    async restore(dir, primaryKey, prefixes) {
-        this.assertEntryDir(dir);
-        return this.inWorkspace(() => restoreCache([ENTRY_REL], primaryKey, [...prefixes]));
-    }
-    async save(dir, key) {
-        this.assertEntryDir(dir);
-        if (await this.has(key))
-            return { result: 'exists' };
-        const id = await this.inWorkspace(() => cache_saveCache([ENTRY_REL], key));
-        // @actions/cache does not say how large the archive was.
-        if (id !== -1)
-            return { result: 'saved' };
-        // -1: @actions/cache already said why (info when another job is creating the
-        // key, a warning on a service error). The first case is fine once it lands.
-        const deadline = Date.now() + this.waitMs;
-        do {
-            if (await this.has(key))
-                return { result: 'exists' };
-            await new Promise(r => setTimeout(r, 250));
-        } while (Date.now() < deadline);
-        throw new CacheError(`the cache service did not store ${key}`);
-    }
-    async has(key) {
-        const found = await this.inWorkspace(() => restoreCache([ENTRY_REL], key, [], { lookupOnly: true }));
-        return found === key;
-    }
-    assertEntryDir(dir) {
-        if (dir !== this.entryDir)
-            throw new Error(`internal: github entries must be staged in ${this.entryDir}`);
-    }
-    /** @actions/cache globs relative paths from the working directory. */
-    async inWorkspace(f) {
-        const before = process.cwd();
-        process.chdir(this.workspace);
-        try {
-            return await f();
-        }
-        finally {
-            process.chdir(before);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/store/fsops.ts
-// File operations on store folders, which Nix leaves mode 0555: as a non-root
-// user, renaming such a directory (its `..` changes) or deleting inside it fails
-// until it gets u+w. Root ignores the modes, which hides these bugs.
-
-
-
-/** Gives u+w to `path` and every directory below it, so it can be removed. */
-async function makeWritable(path) {
-    const st = await (0,promises_namespaceObject.lstat)(path).catch(() => undefined);
-    if (!st?.isDirectory())
-        return;
-    await (0,promises_namespaceObject.chmod)(path, st.mode | 0o200);
-    for (const e of await (0,promises_namespaceObject.readdir)(path, { withFileTypes: true })) {
-        if (e.isDirectory())
-            await makeWritable((0,external_node_path_namespaceObject.join)(path, e.name));
-    }
-}
-/** Removes a folder that may hold read-only store trees. */
-async function removeTree(path) {
-    await makeWritable(path);
-    await (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
-}
-/**
- * Moves a store path (folder or file) to `to`, which must not exist. A directory
- * gets u+w for the rename and its mode back afterwards. Across filesystems, copies.
- */
-async function moveEntry(from, to) {
-    const st = await (0,promises_namespaceObject.lstat)(from);
-    const dir = st.isDirectory();
-    if (dir)
-        await (0,promises_namespaceObject.chmod)(from, st.mode | 0o200);
-    try {
-        await (0,promises_namespaceObject.rename)(from, to);
-    }
-    catch (e) {
-        if (e.code !== 'EXDEV')
-            throw e;
-        await exec_run('cp', ['-a', '--', from, to]);
-        await removeTree(from);
-    }
-    if (dir)
-        await (0,promises_namespaceObject.chmod)(to, st.mode);
-}
-/**
- * Makes `dest/<name>` for each source, sharing the files' data (hard links) when
- * on the same filesystem, else copying. Keeps modes and times, as tar would.
- */
-async function fsops_linkOrCopy(sources, dest) {
-    for (let i = 0; i < sources.length; i += 500) {
-        const chunk = sources.slice(i, i + 500);
-        try {
-            await run('cp', ['-a', '--link', '-t', dest, '--', ...chunk]);
-        }
-        catch {
-            // Never copy over a hard link: that would write into the store's own file.
-            for (const s of chunk)
-                await removeTree(join(dest, basename(s)));
-            await run('cp', ['-a', '-t', dest, '--', ...chunk]);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/backend/local.ts
-// The local backend: `<dir>/<key>.tar.zst`, for a self-hosted runner's disk or a
-// shared volume. Written under a temporary name and linked into place, so a
-// reader never sees half an entry and an existing key is never overwritten.
-
-
-
-
-
-const SUFFIX = '.tar.zst';
-// Level 3 is zstd's default: near the best ratio per second. --long would save
-// a few percent but needs the flag to decompress (RIG.md).
-const COMPRESS = 'zstd -T0 -3 -q';
-const DECOMPRESS = 'zstd -d -q';
-class LocalBackend {
-    cacheDir;
-    stageRoot;
-    name = 'local';
-    entryDir;
-    constructor(cacheDir, stageRoot) {
-        this.cacheDir = cacheDir;
-        this.stageRoot = stageRoot;
-        this.entryDir = (0,external_node_path_namespaceObject.join)(stageRoot, 'entry');
-    }
-    /** Stage folders are named `<pid>-<random>`: remove those whose process is gone. */
-    async sweep() {
-        const parent = (0,external_node_path_namespaceObject.dirname)(this.stageRoot);
-        for (const name of await (0,promises_namespaceObject.readdir)(parent).catch(() => [])) {
-            const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-            if (pid && pid !== process.pid && !alive(pid))
-                await removeTree((0,external_node_path_namespaceObject.join)(parent, name));
-        }
-    }
-    async restore(dir, primaryKey, prefixes) {
-        const key = await this.find(primaryKey, prefixes);
-        if (key === undefined)
-            return undefined;
-        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-        await exec_run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir]);
-        return key;
-    }
-    async save(dir, key) {
-        const final = this.file(key);
-        if (await local_exists(final))
-            return { result: 'exists' };
-        await (0,promises_namespaceObject.mkdir)(this.cacheDir, { recursive: true });
-        const tmp = (0,external_node_path_namespaceObject.join)(this.cacheDir, `.${key}.${process.pid}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`);
-        try {
-            await exec_run('tar', ['--use-compress-program', COMPRESS, '-cf', tmp, '-C', dir, '.']);
-            const bytes = (await (0,promises_namespaceObject.stat)(tmp)).size;
-            try {
-                await (0,promises_namespaceObject.link)(tmp, final);
-            }
-            catch (e) {
-                if (e.code === 'EEXIST')
-                    return { result: 'exists' };
-                throw e;
-            }
-            return { result: 'saved', archiveBytes: bytes };
-        }
-        finally {
-            await (0,promises_namespaceObject.unlink)(tmp).catch(() => undefined);
-        }
-    }
-    file(key) {
-        return (0,external_node_path_namespaceObject.join)(this.cacheDir, `${key}${SUFFIX}`);
-    }
-    /** Exact key, then the newest entry by each prefix in turn. */
-    async find(primaryKey, prefixes) {
-        if (await local_exists(this.file(primaryKey)))
-            return primaryKey;
-        const names = await (0,promises_namespaceObject.readdir)(this.cacheDir).catch(() => []);
-        const keys = names
-            .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
-            .map(n => n.slice(0, -SUFFIX.length));
-        for (const prefix of [primaryKey, ...prefixes]) {
-            const matches = keys.filter(k => k.startsWith(prefix));
-            if (matches.length === 0)
-                continue;
-            const dated = await Promise.all(matches.map(async (k) => ({ k, t: (await (0,promises_namespaceObject.stat)(this.file(k))).mtimeMs })));
-            dated.sort((a, b) => b.t - a.t || b.k.localeCompare(a.k));
-            return dated[0].k;
-        }
-        return undefined;
-    }
-}
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (e) {
-        return e.code === 'EPERM';
-    }
-}
-async function local_exists(path) {
-    return (0,promises_namespaceObject.stat)(path).then(() => true, () => false);
-}
-
-;// CONCATENATED MODULE: ./src/backend/index.ts
-
-
-
-
-
-function createBackend(c) {
-    if (c.backend === 'github')
-        return new GithubBackend(c.workspace);
-    // Staged next to the store, so packs move into it by rename; one folder per
-    // process, as jobs on one self-hosted machine may share a location.
-    return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
-}
-
-;// CONCATENATED MODULE: ./src/store/layout.ts
-// Where nix-portable keeps things under NP_LOCATION (v011+). Only nix/store and
-// nix/var/nix/db are ours to touch; conf/, bin/, busybox/ … are nix-portable's.
-
-function layout(location) {
-    const nix = (0,external_node_path_namespaceObject.join)(location, '.nix-portable', 'nix');
-    return {
-        location,
-        storeDir: (0,external_node_path_namespaceObject.join)(nix, 'store'),
-        dbFile: (0,external_node_path_namespaceObject.join)(nix, 'var', 'nix', 'db', 'db.sqlite')
-    };
-}
-/** The folder name of a store path. */
-function layout_baseName(storePath) {
-    return storePath.slice(storePath.lastIndexOf('/') + 1);
-}
-
-;// CONCATENATED MODULE: ./src/pipeline.ts
-// The cache around a nix-shell: shared by the CLI and the action's entry points.
-
-
-
-
-async function keyContext(config) {
-    return {
-        os: (0,external_node_os_namespaceObject.platform)(),
-        arch: (0,external_node_os_namespaceObject.arch)(),
-        nixPortable: config.nixPortable
-            ? await executableId(config.nixPortable)
-            : config.nixPortableVersion,
-        dependencies: config.dependencies,
-        userKey: config.userKey
-    };
-}
-async function cacheContext(config, log) {
-    return {
-        keys: await keyContext(config),
-        userRestoreKeys: config.restoreKeys,
-        layout: layout(config.location),
-        backend: createBackend(config),
-        log
-    };
-}
-
-;// CONCATENATED MODULE: ./src/report-text.ts
-/** `lookup 0.12 s, download 1.50 s` */
-function describePhases(phases) {
-    if (phases.length === 0)
-        return 'nothing to do';
-    return phases.map(p => `${p.name} ${p.seconds.toFixed(2)} s`).join(', ');
-}
-/** 1536 -> `1.5 KiB` */
-function formatBytes(n) {
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let v = n;
-    let i = 0;
-    while (v >= 1024 && i < units.length - 1) {
-        v /= 1024;
-        i++;
-    }
-    return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-/** One line for the log: what the restore found and did, with its times. */
-function restoreLine(r) {
-    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
-    return (`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
-}
-/** One line for the log: what the save did, with its times. */
-function saveLine(s) {
-    return `save: ${s.outcome} (${describePhases(s.phases)})`;
-}
-
-;// CONCATENATED MODULE: ./src/report.ts
-// Outputs, log lines and the job summary: the one place besides the entry
-// points that talks to @actions/core.
-
-
-const report_coreLogger = {
-    info: m => info(m),
-    warning: m => warning(m)
-};
-function restoreOutputs(r, primaryKey) {
-    // cache-hit: the snapshot for exactly these dependencies was restored.
-    setOutput('cache-hit', r.cacheHit ? 'true' : 'false');
-    setOutput('primary-key', primaryKey);
-    setOutput('restored-key', r.matchedKey ?? '');
-    setOutput('paths-restored', String(r.pathsRestored));
-}
-function saveOutputs(s) {
-    core.setOutput('paths-saved', String(s.pathsSaved));
-    core.setOutput('bytes-saved', String(s.bytesSaved));
-}
-function restoreRows(r) {
-    const result = r.matchedKey
-        ? `${r.cacheHit ? 'hit' : 'partial hit'}: <code>${r.matchedKey}</code>`
-        : 'miss';
-    return phaseRows('restore', r.phases, result, {
-        paths: r.pathsRestored,
-        bytes: r.bytesRestored
-    });
-}
-function saveRows(s) {
-    return phaseRows('save', s.phases, s.outcome, { paths: s.pathsSaved, bytes: s.bytesSaved });
-}
-function phaseRows(step, phases, result, totals) {
-    const rows = phases.map(p => ({
-        phase: `${step}: ${p.name}`,
-        seconds: p.seconds,
-        ...(p.paths !== undefined ? { paths: p.paths } : {}),
-        ...(p.bytes !== undefined ? { bytes: p.bytes } : {}),
-        result: ''
-    }));
-    rows.push({
-        phase: `<b>${step}, total</b>`,
-        seconds: phases.reduce((n, p) => n + p.seconds, 0),
-        paths: totals.paths,
-        bytes: totals.bytes,
-        result
-    });
-    return rows;
-}
-/** One table in the job summary; a summary that cannot be written is a warning. */
-async function writeSummary(title, rows, keys = []) {
-    if (!process.env.GITHUB_STEP_SUMMARY)
-        return;
-    try {
-        const header = ['Phase', 'Seconds', 'Paths', 'Bytes', 'Result'].map(data => ({
-            data,
-            header: true
-        }));
-        const body = rows.map(r => [
-            r.phase,
-            r.seconds.toFixed(2),
-            r.paths === undefined ? '–' : String(r.paths),
-            r.bytes === undefined ? '–' : formatBytes(r.bytes),
-            r.result || '–'
-        ]);
-        let summary = summary_summary.addHeading(title, 3).addTable([header, ...body]);
-        if (keys.length > 0)
-            summary = summary.addList(keys);
-        await summary.write();
-    }
-    catch (e) {
-        warning(`Could not write the job summary: ${e instanceof Error ? e.message : String(e)}`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/log.ts
-const consoleLogger = {
-    info: m => console.log(m),
-    warning: m => console.error(`warning: ${m}`)
-};
-/** Runs `f` and appends its duration to `phases`. */
-async function timed(phases, name, f) {
-    const start = performance.now();
-    try {
-        return await f();
-    }
-    finally {
-        phases.push({ name, seconds: (performance.now() - start) / 1000 });
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/db/errors.ts
 /** A database we refuse to open or merge; the message says which file and why. */
 class errors_NixDbError extends Error {
@@ -101218,6 +100807,86 @@ function loadDisk(sql, storeDir) {
 
 
 
+;// CONCATENATED MODULE: ./src/store/layout.ts
+// Where nix-portable keeps things under NP_LOCATION (v011+). Only nix/store and
+// nix/var/nix/db are ours to touch; conf/, bin/, busybox/ … are nix-portable's.
+
+function layout(location) {
+    const nix = (0,external_node_path_namespaceObject.join)(location, '.nix-portable', 'nix');
+    return {
+        location,
+        storeDir: (0,external_node_path_namespaceObject.join)(nix, 'store'),
+        dbFile: (0,external_node_path_namespaceObject.join)(nix, 'var', 'nix', 'db', 'db.sqlite')
+    };
+}
+/** The folder name of a store path. */
+function baseName(storePath) {
+    return storePath.slice(storePath.lastIndexOf('/') + 1);
+}
+
+;// CONCATENATED MODULE: ./src/store/fsops.ts
+// File operations on store folders, which Nix leaves mode 0555: as a non-root
+// user, renaming such a directory (its `..` changes) or deleting inside it fails
+// until it gets u+w. Root ignores the modes, which hides these bugs.
+
+
+
+/** Gives u+w to `path` and every directory below it, so it can be removed. */
+async function makeWritable(path) {
+    const st = await (0,promises_namespaceObject.lstat)(path).catch(() => undefined);
+    if (!st?.isDirectory())
+        return;
+    await (0,promises_namespaceObject.chmod)(path, st.mode | 0o200);
+    for (const e of await (0,promises_namespaceObject.readdir)(path, { withFileTypes: true })) {
+        if (e.isDirectory())
+            await makeWritable((0,external_node_path_namespaceObject.join)(path, e.name));
+    }
+}
+/** Removes a folder that may hold read-only store trees. */
+async function removeTree(path) {
+    await makeWritable(path);
+    await (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
+}
+/**
+ * Moves a store path (folder or file) to `to`, which must not exist. A directory
+ * gets u+w for the rename and its mode back afterwards. Across filesystems, copies.
+ */
+async function moveEntry(from, to) {
+    const st = await (0,promises_namespaceObject.lstat)(from);
+    const dir = st.isDirectory();
+    if (dir)
+        await (0,promises_namespaceObject.chmod)(from, st.mode | 0o200);
+    try {
+        await (0,promises_namespaceObject.rename)(from, to);
+    }
+    catch (e) {
+        if (e.code !== 'EXDEV')
+            throw e;
+        await run('cp', ['-a', '--', from, to]);
+        await removeTree(from);
+    }
+    if (dir)
+        await (0,promises_namespaceObject.chmod)(to, st.mode);
+}
+/**
+ * Makes `dest/<name>` for each source, sharing the files' data (hard links) when
+ * on the same filesystem, else copying. Keeps modes and times, as tar would.
+ */
+async function linkOrCopy(sources, dest) {
+    for (let i = 0; i < sources.length; i += 500) {
+        const chunk = sources.slice(i, i + 500);
+        try {
+            await run('cp', ['-a', '--link', '-t', dest, '--', ...chunk]);
+        }
+        catch {
+            // Never copy over a hard link: that would write into the store's own file.
+            for (const s of chunk)
+                await removeTree((0,external_node_path_namespaceObject.join)(dest, (0,external_node_path_namespaceObject.basename)(s)));
+            await run('cp', ['-a', '-t', dest, '--', ...chunk]);
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/store/pack-dir.ts
 // A pack on disk: `store/<hash>-<name>/…`, `db.sqlite` (the paths' rows, Nix's
 // schema plus ExternalRefs) and `pack.json`. Everything read from a restored pack
@@ -101236,10 +100905,13 @@ function storeOf(dir) {
     return (0,external_node_path_namespaceObject.join)(dir, 'store');
 }
 /** Stages `paths` (valid, on disk) from the runner's store as a pack in `dir`. */
+/**
+ * Writes a pack's db.sqlite and pack.json into `dir`. Its store folders stay where
+ * they are: the backend archives them as `store/<name>` (see StoreTrees).
+ */
 async function stagePack(lay, paths, dir) {
     const sorted = [...paths].sort();
-    await mkdir(storeOf(dir), { recursive: true });
-    await linkOrCopy(sorted.map(p => join(lay.storeDir, baseName(p))), storeOf(dir));
+    await mkdir(dir, { recursive: true });
     const { narBytes } = extract(lay.dbFile, sorted, join(dir, 'db.sqlite'));
     const info = {
         format: PACK_FORMAT,
@@ -101250,6 +100922,11 @@ async function stagePack(lay, paths, dir) {
     };
     await writeFile(join(dir, 'pack.json'), JSON.stringify(info));
     return info;
+}
+/** For backends that can only archive one folder: hard links (or copies) under dir/store. */
+async function materialize(dir, trees) {
+    await (0,promises_namespaceObject.mkdir)(storeOf(dir), { recursive: true });
+    await linkOrCopy(trees.names.map(n => (0,external_node_path_namespaceObject.join)(trees.storeDir, n)), storeOf(dir));
 }
 /** Narrows a parsed pack.json. */
 function parsePackInfo(data) {
@@ -101292,7 +100969,7 @@ async function checkPack(dir) {
     for (const n of names)
         if (!isStoreName(n))
             throw new BadPackError(`store/${n} is not a store path name`);
-    const want = info.paths.map(layout_baseName).sort();
+    const want = info.paths.map(baseName).sort();
     if (names.join('\n') !== want.join('\n')) {
         throw new BadPackError(`the folders (${names.length}) do not match pack.json's paths (${want.length})`);
     }
@@ -101322,7 +100999,7 @@ async function checkPack(dir) {
 async function checkLinks(store) {
     // One `find` that lists only links and never follows them (Node's recursive
     // readdir follows links to folders, and a link loop would never end).
-    const out = await exec_run('find', [store, '-mindepth', '1', '-type', 'l', '-printf', '%P\\0%l\\0']);
+    const out = await run('find', [store, '-mindepth', '1', '-type', 'l', '-printf', '%P\\0%l\\0']);
     const fields = out.split('\0');
     for (let i = 0; i + 1 < fields.length; i += 2) {
         const logical = `/nix/store/${fields[i]}`;
@@ -101332,6 +101009,370 @@ async function checkLinks(store) {
         if (!external_node_path_namespaceObject.posix.resolve(external_node_path_namespaceObject.posix.dirname(logical), target).startsWith('/nix/store/')) {
             throw new BadPackError(`${logical} links to ${target}, outside the store`);
         }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/backend/github.ts
+// The github backend: the Actions cache through @actions/cache (protocol v2).
+// Entries are staged at one path relative to the workspace, the same string on
+// every runner, so they extract to the same place whatever the workspace's depth
+// (actions/cache#1127) and the entry's version (a hash of the path strings) matches.
+
+
+
+
+const STAGE_REL = '.nix-store-cache';
+const ENTRY_REL = `${STAGE_REL}/entry`;
+class GithubBackend {
+    workspace;
+    waitMs;
+    name = 'github';
+    stageRoot;
+    constructor(workspace, 
+    /** Test seam: how long to wait for a pack another job is uploading. */
+    waitMs = 2000) {
+        this.workspace = workspace;
+        this.waitMs = waitMs;
+        this.stageRoot = (0,external_node_path_namespaceObject.join)(workspace, STAGE_REL);
+    }
+    /** The one directory entries go through: `dir` arguments must be it. */
+    get entryDir() {
+        return (0,external_node_path_namespaceObject.join)(this.workspace, ENTRY_REL);
+    }
+    /** One job a workspace: restore clears the stage folder itself. */
+    async sweep() { }
+    async restore(dir, primaryKey, prefixes) {
+        this.assertEntryDir(dir);
+        return this.inWorkspace(() => restoreCache([ENTRY_REL], primaryKey, [...prefixes]));
+    }
+    async save(dir, key, trees) {
+        this.assertEntryDir(dir);
+        if (await this.has(key))
+            return { result: 'exists' };
+        // @actions/cache archives paths under the workspace only.
+        if (trees)
+            await materialize(dir, trees);
+        const id = await this.inWorkspace(() => cache_saveCache([ENTRY_REL], key));
+        // @actions/cache does not say how large the archive was.
+        if (id !== -1)
+            return { result: 'saved' };
+        // -1: @actions/cache already said why (info when another job is creating the
+        // key, a warning on a service error). The first case is fine once it lands.
+        const deadline = Date.now() + this.waitMs;
+        do {
+            if (await this.has(key))
+                return { result: 'exists' };
+            await new Promise(r => setTimeout(r, 250));
+        } while (Date.now() < deadline);
+        throw new CacheError(`the cache service did not store ${key}`);
+    }
+    async has(key) {
+        const found = await this.inWorkspace(() => restoreCache([ENTRY_REL], key, [], { lookupOnly: true }));
+        return found === key;
+    }
+    assertEntryDir(dir) {
+        if (dir !== this.entryDir)
+            throw new Error(`internal: github entries must be staged in ${this.entryDir}`);
+    }
+    /** @actions/cache globs relative paths from the working directory. */
+    async inWorkspace(f) {
+        const before = process.cwd();
+        process.chdir(this.workspace);
+        try {
+            return await f();
+        }
+        finally {
+            process.chdir(before);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/backend/local.ts
+// The local backend: `<dir>/<key>.tar.zst`, for a self-hosted runner's disk or a
+// shared volume. Written under a temporary name and linked into place, so a
+// reader never sees half an entry and an existing key is never overwritten.
+
+
+
+
+
+const SUFFIX = '.tar.zst';
+// Level 3 is zstd's default: near the best ratio per second. --long would save
+// a few percent but needs the flag to decompress (RIG.md).
+const COMPRESS = 'zstd -T0 -3 -q';
+const DECOMPRESS = 'zstd -d -q';
+class LocalBackend {
+    cacheDir;
+    stageRoot;
+    name = 'local';
+    entryDir;
+    constructor(cacheDir, stageRoot) {
+        this.cacheDir = cacheDir;
+        this.stageRoot = stageRoot;
+        this.entryDir = (0,external_node_path_namespaceObject.join)(stageRoot, 'entry');
+    }
+    /** Stage folders are named `<pid>-<random>`: remove those whose process is gone. */
+    async sweep() {
+        const parent = (0,external_node_path_namespaceObject.dirname)(this.stageRoot);
+        for (const name of await (0,promises_namespaceObject.readdir)(parent).catch(() => [])) {
+            const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+            if (pid && pid !== process.pid && !alive(pid))
+                await removeTree((0,external_node_path_namespaceObject.join)(parent, name));
+        }
+    }
+    async restore(dir, primaryKey, prefixes) {
+        const key = await this.find(primaryKey, prefixes);
+        if (key === undefined)
+            return undefined;
+        await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+        await run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir]);
+        return key;
+    }
+    async save(dir, key, trees) {
+        const final = this.file(key);
+        if (await local_exists(final))
+            return { result: 'exists' };
+        await (0,promises_namespaceObject.mkdir)(this.cacheDir, { recursive: true });
+        const tmp = (0,external_node_path_namespaceObject.join)(this.cacheDir, `.${key}.${process.pid}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`);
+        try {
+            await run('tar', [
+                '--use-compress-program',
+                COMPRESS,
+                '-cf',
+                tmp,
+                '-C',
+                dir,
+                '.',
+                ...(await storeArgs(dir, trees))
+            ]);
+            const bytes = (await (0,promises_namespaceObject.stat)(tmp)).size;
+            try {
+                await (0,promises_namespaceObject.link)(tmp, final);
+            }
+            catch (e) {
+                if (e.code === 'EEXIST')
+                    return { result: 'exists' };
+                throw e;
+            }
+            return { result: 'saved', archiveBytes: bytes };
+        }
+        finally {
+            await (0,promises_namespaceObject.unlink)(tmp).catch(() => undefined);
+        }
+    }
+    file(key) {
+        return (0,external_node_path_namespaceObject.join)(this.cacheDir, `${key}${SUFFIX}`);
+    }
+    /** Exact key, then the newest entry by each prefix in turn. */
+    async find(primaryKey, prefixes) {
+        if (await local_exists(this.file(primaryKey)))
+            return primaryKey;
+        const names = await (0,promises_namespaceObject.readdir)(this.cacheDir).catch(() => []);
+        const keys = names
+            .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
+            .map(n => n.slice(0, -SUFFIX.length));
+        for (const prefix of [primaryKey, ...prefixes]) {
+            const matches = keys.filter(k => k.startsWith(prefix));
+            if (matches.length === 0)
+                continue;
+            const dated = await Promise.all(matches.map(async (k) => ({ k, t: (await (0,promises_namespaceObject.stat)(this.file(k))).mtimeMs })));
+            dated.sort((a, b) => b.t - a.t || b.k.localeCompare(a.k));
+            return dated[0].k;
+        }
+        return undefined;
+    }
+}
+/**
+ * tar arguments that add `trees` as `./store/<name>/…` straight from the store, so
+ * saving costs no staging copy. The rename applies to member names and hard link
+ * targets, never to symbolic link targets (flag S).
+ */
+async function storeArgs(dir, trees) {
+    if (!trees || trees.names.length === 0)
+        return [];
+    const list = (0,external_node_path_namespaceObject.join)(dir, '..', `${(0,external_node_path_namespaceObject.basename)(dir)}.store-list`);
+    await (0,promises_namespaceObject.writeFile)(list, trees.names.join('\n') + '\n');
+    return [
+        '--transform',
+        's,^\\([0-9a-z]\\{32\\}-\\),./store/\\1,S',
+        '-C',
+        trees.storeDir,
+        '--verbatim-files-from',
+        '-T',
+        list
+    ];
+}
+function alive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (e) {
+        return e.code === 'EPERM';
+    }
+}
+async function local_exists(path) {
+    return (0,promises_namespaceObject.stat)(path).then(() => true, () => false);
+}
+
+;// CONCATENATED MODULE: ./src/backend/index.ts
+
+
+
+
+
+function createBackend(c) {
+    if (c.backend === 'github')
+        return new GithubBackend(c.workspace);
+    // Staged next to the store, so packs move into it by rename; one folder per
+    // process, as jobs on one self-hosted machine may share a location.
+    return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
+}
+
+;// CONCATENATED MODULE: ./src/pipeline.ts
+// The cache around a nix-shell: shared by the CLI and the action's entry points.
+
+
+
+
+async function keyContext(config) {
+    return {
+        os: (0,external_node_os_namespaceObject.platform)(),
+        arch: (0,external_node_os_namespaceObject.arch)(),
+        nixPortable: config.nixPortable
+            ? await executableId(config.nixPortable)
+            : config.nixPortableVersion,
+        dependencies: config.dependencies,
+        userKey: config.userKey
+    };
+}
+async function cacheContext(config, log) {
+    return {
+        keys: await keyContext(config),
+        userRestoreKeys: config.restoreKeys,
+        layout: layout(config.location),
+        backend: createBackend(config),
+        log
+    };
+}
+
+;// CONCATENATED MODULE: ./src/report-text.ts
+/** `lookup 0.12 s, download 1.50 s` */
+function describePhases(phases) {
+    if (phases.length === 0)
+        return 'nothing to do';
+    return phases.map(p => `${p.name} ${p.seconds.toFixed(2)} s`).join(', ');
+}
+/** 1536 -> `1.5 KiB` */
+function formatBytes(n) {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+/** One line for the log: what the restore found and did, with its times. */
+function restoreLine(r) {
+    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
+    return (`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
+}
+/** One line for the log: what the save did, with its times. */
+function saveLine(s) {
+    return `save: ${s.outcome} (${describePhases(s.phases)})`;
+}
+
+;// CONCATENATED MODULE: ./src/report.ts
+// Outputs, log lines and the job summary: the one place besides the entry
+// points that talks to @actions/core.
+
+
+const report_coreLogger = {
+    info: m => info(m),
+    warning: m => warning(m)
+};
+function restoreOutputs(r, primaryKey) {
+    // cache-hit: the snapshot for exactly these dependencies was restored.
+    setOutput('cache-hit', r.cacheHit ? 'true' : 'false');
+    setOutput('primary-key', primaryKey);
+    setOutput('restored-key', r.matchedKey ?? '');
+    setOutput('paths-restored', String(r.pathsRestored));
+}
+function saveOutputs(s) {
+    core.setOutput('paths-saved', String(s.pathsSaved));
+    core.setOutput('bytes-saved', String(s.bytesSaved));
+}
+function restoreRows(r) {
+    const result = r.matchedKey
+        ? `${r.cacheHit ? 'hit' : 'partial hit'}: <code>${r.matchedKey}</code>`
+        : 'miss';
+    return phaseRows('restore', r.phases, result, {
+        paths: r.pathsRestored,
+        bytes: r.bytesRestored
+    });
+}
+function saveRows(s) {
+    return phaseRows('save', s.phases, s.outcome, { paths: s.pathsSaved, bytes: s.bytesSaved });
+}
+function phaseRows(step, phases, result, totals) {
+    const rows = phases.map(p => ({
+        phase: `${step}: ${p.name}`,
+        seconds: p.seconds,
+        ...(p.paths !== undefined ? { paths: p.paths } : {}),
+        ...(p.bytes !== undefined ? { bytes: p.bytes } : {}),
+        result: ''
+    }));
+    rows.push({
+        phase: `<b>${step}, total</b>`,
+        seconds: phases.reduce((n, p) => n + p.seconds, 0),
+        paths: totals.paths,
+        bytes: totals.bytes,
+        result
+    });
+    return rows;
+}
+/** One table in the job summary; a summary that cannot be written is a warning. */
+async function writeSummary(title, rows, keys = []) {
+    if (!process.env.GITHUB_STEP_SUMMARY)
+        return;
+    try {
+        const header = ['Phase', 'Seconds', 'Paths', 'Bytes', 'Result'].map(data => ({
+            data,
+            header: true
+        }));
+        const body = rows.map(r => [
+            r.phase,
+            r.seconds.toFixed(2),
+            r.paths === undefined ? '–' : String(r.paths),
+            r.bytes === undefined ? '–' : formatBytes(r.bytes),
+            r.result || '–'
+        ]);
+        let summary = summary_summary.addHeading(title, 3).addTable([header, ...body]);
+        if (keys.length > 0)
+            summary = summary.addList(keys);
+        await summary.write();
+    }
+    catch (e) {
+        warning(`Could not write the job summary: ${e instanceof Error ? e.message : String(e)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/log.ts
+const consoleLogger = {
+    info: m => console.log(m),
+    warning: m => console.error(`warning: ${m}`)
+};
+/** Runs `f` and appends its duration to `phases`. */
+async function timed(phases, name, f) {
+    const start = performance.now();
+    try {
+        return await f();
+    }
+    finally {
+        phases.push({ name, seconds: (performance.now() - start) / 1000 });
     }
 }
 
@@ -101423,7 +101464,7 @@ async function placePack(lay, f, log) {
     const displaced = [];
     try {
         const valid = new Set(db.validAmong(f.info.paths));
-        const names = f.info.paths.filter(p => !valid.has(p)).map(layout_baseName);
+        const names = f.info.paths.filter(p => !valid.has(p)).map(baseName);
         for (const n of names) {
             const target = (0,external_node_path_namespaceObject.join)(lay.storeDir, n);
             if ((0,external_node_fs_namespaceObject.existsSync)(target)) {

@@ -5,6 +5,7 @@
 import * as cache from '@actions/cache'
 import { join } from 'node:path'
 import { CacheError } from '../errors.js'
+import { materialize, type StoreTrees } from '../store/pack-dir.js'
 import type { Backend, SaveOutcome } from './types.js'
 
 export const STAGE_REL = '.nix-store-cache'
@@ -38,9 +39,11 @@ export class GithubBackend implements Backend {
     return this.inWorkspace(() => cache.restoreCache([ENTRY_REL], primaryKey, [...prefixes]))
   }
 
-  async save(dir: string, key: string): Promise<SaveOutcome> {
+  async save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome> {
     this.assertEntryDir(dir)
     if (await this.has(key)) return { result: 'exists' }
+    // @actions/cache archives paths under the workspace only.
+    if (trees) await materialize(dir, trees)
     const id = await this.inWorkspace(() => cache.saveCache([ENTRY_REL], key))
     // @actions/cache does not say how large the archive was.
     if (id !== -1) return { result: 'saved' }

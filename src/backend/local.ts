@@ -2,9 +2,10 @@
 // shared volume. Written under a temporary name and linked into place, so a
 // reader never sees half an entry and an existing key is never overwritten.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, readdir, stat, unlink } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { link, mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 import { removeTree } from '../store/fsops.js'
+import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
 import type { Backend, SaveOutcome } from './types.js'
 
@@ -45,13 +46,22 @@ export class LocalBackend implements Backend {
     return key
   }
 
-  async save(dir: string, key: string): Promise<SaveOutcome> {
+  async save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome> {
     const final = this.file(key)
     if (await exists(final)) return { result: 'exists' }
     await mkdir(this.cacheDir, { recursive: true })
     const tmp = join(this.cacheDir, `.${key}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
     try {
-      await run('tar', ['--use-compress-program', COMPRESS, '-cf', tmp, '-C', dir, '.'])
+      await run('tar', [
+        '--use-compress-program',
+        COMPRESS,
+        '-cf',
+        tmp,
+        '-C',
+        dir,
+        '.',
+        ...(await storeArgs(dir, trees))
+      ])
       const bytes = (await stat(tmp)).size
       try {
         await link(tmp, final)
@@ -87,6 +97,26 @@ export class LocalBackend implements Backend {
     }
     return undefined
   }
+}
+
+/**
+ * tar arguments that add `trees` as `./store/<name>/…` straight from the store, so
+ * saving costs no staging copy. The rename applies to member names and hard link
+ * targets, never to symbolic link targets (flag S).
+ */
+async function storeArgs(dir: string, trees?: StoreTrees): Promise<string[]> {
+  if (!trees || trees.names.length === 0) return []
+  const list = join(dir, '..', `${basename(dir)}.store-list`)
+  await writeFile(list, trees.names.join('\n') + '\n')
+  return [
+    '--transform',
+    's,^\\([0-9a-z]\\{32\\}-\\),./store/\\1,S',
+    '-C',
+    trees.storeDir,
+    '--verbatim-files-from',
+    '-T',
+    list
+  ]
 }
 
 function alive(pid: number): boolean {

@@ -1,3 +1,5 @@
+import type { StoreTrees } from '../store/pack-dir.js'
+
 /** Where entries live. Every entry is one directory, archived whole. */
 export interface Backend {
   readonly name: 'local' | 'github'
@@ -13,8 +15,11 @@ export interface Backend {
   restore(dir: string, primaryKey: string, prefixes: readonly string[]): Promise<string | undefined>
   /** Removes staging left behind by jobs that are gone (a cancelled job, a crash). */
   sweep(): Promise<void>
-  /** Saves `dir` as `key`. Keys are immutable: an existing key is left as it is. */
-  save(dir: string, key: string): Promise<SaveOutcome>
+  /**
+   * Saves `dir`, plus `trees` as `store/<name>` when given, as `key`. Keys are
+   * immutable: an existing key is left as it is.
+   */
+  save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome>
 }
 
 export interface SaveOutcome {

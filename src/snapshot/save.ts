@@ -87,7 +87,10 @@ async function savePack(
   const info = await timed(phases, 'stage', () => stagePack(lay, paths, backend.entryDir))
   phases.at(-1)!.paths = paths.length
   phases.at(-1)!.bytes = info.bytes
-  const outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key))
+  const trees = { storeDir: lay.storeDir, names: info.paths.map(baseName) }
+  const outcome = await timed(phases, 'upload pack', () =>
+    backend.save(backend.entryDir, key, trees)
+  )
   log.info(
     outcome.result === 'saved'
       ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`

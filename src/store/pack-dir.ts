@@ -29,17 +29,17 @@ export function storeOf(dir: string): string {
 }
 
 /** Stages `paths` (valid, on disk) from the runner's store as a pack in `dir`. */
+/**
+ * Writes a pack's db.sqlite and pack.json into `dir`. Its store folders stay where
+ * they are: the backend archives them as `store/<name>` (see StoreTrees).
+ */
 export async function stagePack(
   lay: Layout,
   paths: readonly string[],
   dir: string
 ): Promise<PackInfo> {
   const sorted = [...paths].sort()
-  await mkdir(storeOf(dir), { recursive: true })
-  await linkOrCopy(
-    sorted.map(p => join(lay.storeDir, baseName(p))),
-    storeOf(dir)
-  )
+  await mkdir(dir, { recursive: true })
   const { narBytes } = extract(lay.dbFile, sorted, join(dir, 'db.sqlite'))
   const info: PackInfo = {
     format: PACK_FORMAT,
@@ -50,6 +50,21 @@ export async function stagePack(
   }
   await writeFile(join(dir, 'pack.json'), JSON.stringify(info))
   return info
+}
+
+/** Store folders an entry holds as `store/<name>`, archived from where they are. */
+export interface StoreTrees {
+  storeDir: string
+  names: string[]
+}
+
+/** For backends that can only archive one folder: hard links (or copies) under dir/store. */
+export async function materialize(dir: string, trees: StoreTrees): Promise<void> {
+  await mkdir(storeOf(dir), { recursive: true })
+  await linkOrCopy(
+    trees.names.map(n => join(trees.storeDir, n)),
+    storeOf(dir)
+  )
 }
 
 /** Narrows a parsed pack.json. */
