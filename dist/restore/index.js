@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7610:
+/***/ 2546:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -101087,10 +101087,74 @@ class GithubBackend {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/lock.ts
+// One nix-store-cache operation at a time on a location: jobs on one self-hosted
+// machine may share a store, and two restores moving the same folders, or a save
+// reading while a restore writes, must not interleave. A lock is a folder (mkdir
+// is atomic) holding its owner's pid; a lock whose owner is gone is taken over.
+
+
+
+function alive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (e) {
+        return e.code === 'EPERM';
+    }
+}
+async function withLock(dir, f, o = {}) {
+    const lock = (0,external_node_path_namespaceObject.join)(dir, 'lock');
+    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
+    let told = false;
+    for (;;) {
+        try {
+            await (0,promises_namespaceObject.mkdir)(lock);
+            await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(lock, 'pid'), String(process.pid));
+            break;
+        }
+        catch (e) {
+            if (e.code !== 'EEXIST')
+                throw e;
+        }
+        const owner = await ownerOf(lock);
+        if (owner === 'gone') {
+            await (0,promises_namespaceObject.rm)(lock, { recursive: true, force: true });
+            continue;
+        }
+        if (Date.now() > deadline)
+            throw new CacheError(`${lock} is still held by process ${owner}`);
+        if (!told && typeof owner === 'number')
+            o.onWait?.(owner);
+        told = true;
+        await new Promise(r => setTimeout(r, 200));
+    }
+    try {
+        return await f();
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(lock, { recursive: true, force: true });
+    }
+}
+/** The owner's pid; 'gone' when it died, or wrote no pid within a minute; undefined while unknown. */
+async function ownerOf(lock) {
+    const text = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(lock, 'pid'), 'utf8').catch(() => undefined);
+    const pid = Number(text);
+    if (text !== undefined && pid > 0)
+        return alive(pid) ? pid : 'gone';
+    const st = await (0,promises_namespaceObject.stat)(lock).catch(() => undefined);
+    if (!st)
+        return undefined;
+    return Date.now() - st.mtimeMs > 60_000 ? 'gone' : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/backend/local.ts
 // The local backend: `<dir>/<key>.tar.zst`, for a self-hosted runner's disk or a
 // shared volume. Written under a temporary name and linked into place, so a
 // reader never sees half an entry and an existing key is never overwritten.
+
 
 
 
@@ -101201,15 +101265,6 @@ async function storeArgs(dir, trees) {
         '-T',
         list
     ];
-}
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (e) {
-        return e.code === 'EPERM';
-    }
 }
 async function local_exists(path) {
     return (0,promises_namespaceObject.stat)(path).then(() => true, () => false);
@@ -101376,6 +101431,89 @@ async function timed(phases, name, f) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/snapshot/manifest.ts
+// A snapshot: the small entry listing the packs that together hold what a
+// dependency set needs. Untrusted when restored: narrowed field by field.
+
+
+
+const MANIFEST_FORMAT = 1;
+const FILE = 'snapshot.json';
+class BadManifestError extends Error {
+    name = 'BadManifestError';
+}
+function manifest_parseManifest(data) {
+    const o = data;
+    if (typeof o !== 'object' || o === null)
+        throw new BadManifestError('snapshot.json is not an object');
+    if (o.format !== MANIFEST_FORMAT)
+        throw new BadManifestError(`snapshot.json has format ${String(o.format)}`);
+    if (!Array.isArray(o.packs))
+        throw new BadManifestError('snapshot.json lists no packs');
+    const packs = o.packs.map((p, i) => {
+        const r = p;
+        if (typeof r !== 'object' ||
+            r === null ||
+            typeof r.key !== 'string' ||
+            !Array.isArray(r.paths)) {
+            throw new BadManifestError(`snapshot.json: pack ${i} is malformed`);
+        }
+        if (!/^[A-Za-z0-9._-]{1,512}$/.test(r.key))
+            throw new BadManifestError(`snapshot.json: pack ${i} has a bad key`);
+        if (!r.paths.every(isStorePath))
+            throw new BadManifestError(`snapshot.json: pack ${i} lists a malformed path`);
+        return { key: r.key, paths: r.paths.slice().sort() };
+    });
+    return {
+        format: MANIFEST_FORMAT,
+        packs,
+        createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
+    };
+}
+async function readManifest(dir) {
+    let raw;
+    try {
+        raw = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, FILE), 'utf8'));
+    }
+    catch (e) {
+        throw new BadManifestError(`snapshot.json is missing or not JSON (${e.message})`);
+    }
+    return manifest_parseManifest(raw);
+}
+async function writeManifest(dir, manifest) {
+    await writeFile(join(dir, FILE), JSON.stringify(manifest));
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/context.ts
+
+
+const MAX_PACKS = 8;
+/** Where restores and saves on one location take turns (store/lock.ts). */
+function lockDir(lay) {
+    return (0,external_node_path_namespaceObject.join)(lay.location, '.nix-store-cache');
+}
+function waitNote(ctx) {
+    return {
+        onWait: owner => ctx.log.info(`Another nix-store-cache (process ${owner}) is working on this location: waiting.`)
+    };
+}
+/** Narrows a state value read back from the action's state or the CLI's state file. */
+function context_parseState(data) {
+    const o = (typeof data === 'object' && data !== null ? data : {});
+    const state = {
+        version: 1,
+        watermark: typeof o.watermark === 'number' && o.watermark >= 0 ? o.watermark : 0,
+        cacheHit: o.cacheHit === true
+    };
+    if (typeof o.matchedKey === 'string')
+        state.matchedKey = o.matchedKey;
+    if (typeof o.restoredPacks === 'number')
+        state.restoredPacks = o.restoredPacks;
+    if (o.manifest !== undefined)
+        state.manifest = parseManifest(o.manifest);
+    return state;
+}
+
 ;// CONCATENATED MODULE: ./src/snapshot/fetch.ts
 // Fetching a snapshot's packs: every needed pack downloaded and checked as
 // untrusted input before anything touches the store.
@@ -101537,59 +101675,6 @@ function validAmong(lay, paths) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/snapshot/manifest.ts
-// A snapshot: the small entry listing the packs that together hold what a
-// dependency set needs. Untrusted when restored: narrowed field by field.
-
-
-
-const MANIFEST_FORMAT = 1;
-const FILE = 'snapshot.json';
-class BadManifestError extends Error {
-    name = 'BadManifestError';
-}
-function manifest_parseManifest(data) {
-    const o = data;
-    if (typeof o !== 'object' || o === null)
-        throw new BadManifestError('snapshot.json is not an object');
-    if (o.format !== MANIFEST_FORMAT)
-        throw new BadManifestError(`snapshot.json has format ${String(o.format)}`);
-    if (!Array.isArray(o.packs))
-        throw new BadManifestError('snapshot.json lists no packs');
-    const packs = o.packs.map((p, i) => {
-        const r = p;
-        if (typeof r !== 'object' ||
-            r === null ||
-            typeof r.key !== 'string' ||
-            !Array.isArray(r.paths)) {
-            throw new BadManifestError(`snapshot.json: pack ${i} is malformed`);
-        }
-        if (!/^[A-Za-z0-9._-]{1,512}$/.test(r.key))
-            throw new BadManifestError(`snapshot.json: pack ${i} has a bad key`);
-        if (!r.paths.every(isStorePath))
-            throw new BadManifestError(`snapshot.json: pack ${i} lists a malformed path`);
-        return { key: r.key, paths: r.paths.slice().sort() };
-    });
-    return {
-        format: MANIFEST_FORMAT,
-        packs,
-        createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
-    };
-}
-async function readManifest(dir) {
-    let raw;
-    try {
-        raw = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, FILE), 'utf8'));
-    }
-    catch (e) {
-        throw new BadManifestError(`snapshot.json is missing or not JSON (${e.message})`);
-    }
-    return manifest_parseManifest(raw);
-}
-async function writeManifest(dir, manifest) {
-    await writeFile(join(dir, FILE), JSON.stringify(manifest));
-}
-
 ;// CONCATENATED MODULE: ./src/snapshot/restore.ts
 // restoreSnapshot: newest snapshot -> skip packs already valid here -> fetch and
 // check the rest -> move their paths into the store and merge their rows -> the
@@ -101602,10 +101687,12 @@ async function writeManifest(dir, manifest) {
 
 
 
+
+
 async function restoreSnapshot(ctx) {
     const phases = [];
     try {
-        return await restoreInto(ctx, phases);
+        return await withLock(lockDir(ctx.layout), () => restoreInto(ctx, phases), waitNote(ctx));
     }
     catch (e) {
         // Whatever went wrong, the job goes on uncached (a cache is never worth a failure).
@@ -101697,26 +101784,6 @@ async function restoreInto(ctx, phases) {
         bytesRestored,
         phases
     };
-}
-
-;// CONCATENATED MODULE: ./src/snapshot/context.ts
-
-const MAX_PACKS = 8;
-/** Narrows a state value read back from the action's state or the CLI's state file. */
-function context_parseState(data) {
-    const o = (typeof data === 'object' && data !== null ? data : {});
-    const state = {
-        version: 1,
-        watermark: typeof o.watermark === 'number' && o.watermark >= 0 ? o.watermark : 0,
-        cacheHit: o.cacheHit === true
-    };
-    if (typeof o.matchedKey === 'string')
-        state.matchedKey = o.matchedKey;
-    if (typeof o.restoredPacks === 'number')
-        state.restoredPacks = o.restoredPacks;
-    if (o.manifest !== undefined)
-        state.manifest = parseManifest(o.manifest);
-    return state;
 }
 
 ;// CONCATENATED MODULE: ./src/action/state.ts
@@ -101851,7 +101918,7 @@ function onPath(name) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7610);
+/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2546);
 
 await (0,_action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .mainRun */ .h)('restore');
 

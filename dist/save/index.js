@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1904:
+/***/ 5161:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -100162,10 +100162,74 @@ class GithubBackend {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/lock.ts
+// One nix-store-cache operation at a time on a location: jobs on one self-hosted
+// machine may share a store, and two restores moving the same folders, or a save
+// reading while a restore writes, must not interleave. A lock is a folder (mkdir
+// is atomic) holding its owner's pid; a lock whose owner is gone is taken over.
+
+
+
+function alive(pid) {
+    try {
+        process.kill(pid, 0);
+        return true;
+    }
+    catch (e) {
+        return e.code === 'EPERM';
+    }
+}
+async function withLock(dir, f, o = {}) {
+    const lock = (0,external_node_path_namespaceObject.join)(dir, 'lock');
+    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
+    let told = false;
+    for (;;) {
+        try {
+            await (0,promises_namespaceObject.mkdir)(lock);
+            await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(lock, 'pid'), String(process.pid));
+            break;
+        }
+        catch (e) {
+            if (e.code !== 'EEXIST')
+                throw e;
+        }
+        const owner = await ownerOf(lock);
+        if (owner === 'gone') {
+            await (0,promises_namespaceObject.rm)(lock, { recursive: true, force: true });
+            continue;
+        }
+        if (Date.now() > deadline)
+            throw new CacheError(`${lock} is still held by process ${owner}`);
+        if (!told && typeof owner === 'number')
+            o.onWait?.(owner);
+        told = true;
+        await new Promise(r => setTimeout(r, 200));
+    }
+    try {
+        return await f();
+    }
+    finally {
+        await (0,promises_namespaceObject.rm)(lock, { recursive: true, force: true });
+    }
+}
+/** The owner's pid; 'gone' when it died, or wrote no pid within a minute; undefined while unknown. */
+async function ownerOf(lock) {
+    const text = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(lock, 'pid'), 'utf8').catch(() => undefined);
+    const pid = Number(text);
+    if (text !== undefined && pid > 0)
+        return alive(pid) ? pid : 'gone';
+    const st = await (0,promises_namespaceObject.stat)(lock).catch(() => undefined);
+    if (!st)
+        return undefined;
+    return Date.now() - st.mtimeMs > 60_000 ? 'gone' : undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/backend/local.ts
 // The local backend: `<dir>/<key>.tar.zst`, for a self-hosted runner's disk or a
 // shared volume. Written under a temporary name and linked into place, so a
 // reader never sees half an entry and an existing key is never overwritten.
+
 
 
 
@@ -100276,15 +100340,6 @@ async function storeArgs(dir, trees) {
         '-T',
         list
     ];
-}
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (e) {
-        return e.code === 'EPERM';
-    }
 }
 async function local_exists(path) {
     return (0,promises_namespaceObject.stat)(path).then(() => true, () => false);
@@ -100523,7 +100578,17 @@ async function writeManifest(dir, manifest) {
 
 ;// CONCATENATED MODULE: ./src/snapshot/context.ts
 
+
 const MAX_PACKS = 8;
+/** Where restores and saves on one location take turns (store/lock.ts). */
+function lockDir(lay) {
+    return (0,external_node_path_namespaceObject.join)(lay.location, '.nix-store-cache');
+}
+function waitNote(ctx) {
+    return {
+        onWait: owner => ctx.log.info(`Another nix-store-cache (process ${owner}) is working on this location: waiting.`)
+    };
+}
 /** Narrows a state value read back from the action's state or the CLI's state file. */
 function parseState(data) {
     const o = (typeof data === 'object' && data !== null ? data : {});
@@ -100574,7 +100639,11 @@ async function timed(phases, name, f) {
 
 
 
+
 async function saveSnapshot(ctx, state) {
+    return withLock(lockDir(ctx.layout), () => saveLocked(ctx, state), waitNote(ctx));
+}
+async function saveLocked(ctx, state) {
     const phases = [];
     const { layout: lay, log } = ctx;
     const nothing = (outcome) => ({
@@ -100777,7 +100846,7 @@ async function postRun(mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1904);
+/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5161);
 
 await (0,_action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .postRun */ .Y)('save');
 

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { removeTree } from '../store/fsops.js'
+import { alive } from '../store/lock.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
 import type { Backend, SaveOutcome } from './types.js'
@@ -117,15 +118,6 @@ async function storeArgs(dir: string, trees?: StoreTrees): Promise<string[]> {
     '-T',
     list
   ]
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 async function exists(path: string): Promise<boolean> {

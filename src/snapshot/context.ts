@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { Backend } from '../backend/index.js'
 import type { KeyContext } from '../keys.js'
 import type { Logger } from '../log.js'
@@ -26,6 +27,20 @@ export interface CacheState {
 }
 
 export const MAX_PACKS = 8
+
+/** Where restores and saves on one location take turns (store/lock.ts). */
+export function lockDir(lay: Layout): string {
+  return join(lay.location, '.nix-store-cache')
+}
+
+export function waitNote(ctx: CacheContext): { onWait: (owner: number) => void } {
+  return {
+    onWait: owner =>
+      ctx.log.info(
+        `Another nix-store-cache (process ${owner}) is working on this location: waiting.`
+      )
+  }
+}
 
 /** Narrows a state value read back from the action's state or the CLI's state file. */
 export function parseState(data: unknown): CacheState {

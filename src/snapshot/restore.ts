@@ -6,7 +6,8 @@ import { message } from '../errors.js'
 import { depsPrefix, restorePrefixes } from '../keys.js'
 import { timed, type Phase } from '../log.js'
 import { removeTree } from '../store/fsops.js'
-import type { CacheContext, CacheState } from './context.js'
+import { withLock } from '../store/lock.js'
+import { lockDir, waitNote, type CacheContext, type CacheState } from './context.js'
 import { fetchPacks, type Fetched } from './fetch.js'
 import { currentWatermark, placePack, repairLocal, validAmong } from './local-store.js'
 import { readManifest, type Manifest } from './manifest.js'
@@ -25,7 +26,7 @@ export interface RestoreReport {
 export async function restoreSnapshot(ctx: CacheContext): Promise<RestoreReport> {
   const phases: Phase[] = []
   try {
-    return await restoreInto(ctx, phases)
+    return await withLock(lockDir(ctx.layout), () => restoreInto(ctx, phases), waitNote(ctx))
   } catch (e) {
     // Whatever went wrong, the job goes on uncached (a cache is never worth a failure).
     ctx.log.warning(`Restoring the cache failed: ${message(e)}. Going on without it.`)

@@ -10,9 +10,10 @@ import { packKey, snapshotKey } from '../keys.js'
 import { timed, type Phase } from '../log.js'
 import { formatBytes } from '../report-text.js'
 import { removeTree } from '../store/fsops.js'
+import { withLock } from '../store/lock.js'
 import { baseName } from '../store/layout.js'
 import { stagePack } from '../store/pack-dir.js'
-import { MAX_PACKS, type CacheContext, type CacheState } from './context.js'
+import { lockDir, MAX_PACKS, waitNote, type CacheContext, type CacheState } from './context.js'
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type PackRef } from './manifest.js'
 
 export interface SaveReport {
@@ -29,6 +30,10 @@ export interface SaveReport {
 }
 
 export async function saveSnapshot(ctx: CacheContext, state: CacheState): Promise<SaveReport> {
+  return withLock(lockDir(ctx.layout), () => saveLocked(ctx, state), waitNote(ctx))
+}
+
+async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveReport> {
   const phases: Phase[] = []
   const { layout: lay, log } = ctx
   const nothing = (outcome: string): SaveReport => ({

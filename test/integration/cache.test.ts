@@ -179,6 +179,23 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(sa.stderr + sb.stderr).not.toMatch(/warning/i)
   })
 
+  it('lets two restores into one location take turns', async () => {
+    const w = await world(true)
+    const [a, b] = await Promise.all([
+      cli(w, 'restore', opts(), service?.env),
+      cli(w, 'restore', opts(), service?.env)
+    ])
+    expect(a.code, a.stderr).toBe(0)
+    expect(b.code, b.stderr).toBe(0)
+    expect(a.stderr + b.stderr).not.toMatch(/warning/i)
+    const restored = [a, b].map(r => Number(/(\d+) paths,/.exec(r.stdout)?.[1]))
+    expect(restored.sort((x, y) => x - y)[0]).toBe(0) // the second found everything valid
+    expect(restored.sort((x, y) => x - y)[1]).toBeGreaterThan(5)
+    const verify = await nixPortable(w, ['nix-store', '--verify', '--check-contents'])
+    expect(verify.code).toBe(0)
+    expect(verify.stderr).not.toMatch(/disappeared|modified/)
+  })
+
   it('runs cold and warm jobs as an unprivileged user through the CLI', async () => {
     const key = { key: 'unprivileged' }
     const cold = await world(true)
