@@ -1,7 +1,7 @@
 // npm run bench:cache — the local backend's restore and save of a store of real
 // machine code (about 320 MB in 300 paths, copied from this machine's /usr),
 // next to plain `tar -c | zstd -T0` and `zstd -d -T0 | tar -x` of the same paths
-// measured in the same run (median of 5 rounds, alternating which goes first,
+// measured in the same run (median of 7 rounds, alternating which goes first,
 // every restore into a fresh folder, sync between measurements); then the bytes
 // a one-package delta writes and the time of a save with nothing new.
 import { execFileSync } from 'node:child_process'
@@ -17,7 +17,7 @@ import { makeWorld, nixOk, removeWorld, storeDir, type World } from '../test/rig
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
-const ROUNDS = 5
+const ROUNDS = 7
 
 function isElf(file: string): boolean {
   const fd = openSync(file, 'r')
@@ -139,7 +139,9 @@ async function main(): Promise<void> {
             report = await saveSnapshot(ctx, { version: 1, watermark: 0, cacheHit: false })
           })
         )
-        console.log(`  round ${round + 1} save: ${describePhases(report!.phases)}`)
+        console.log(
+          `  round ${round + 1} save: ${describePhases(report!.phases)} (tar -c | zstd: ${times.tarC.at(-1)?.toFixed(2) ?? 'next'} s)`
+        )
       }
       if (ourFirst) {
         await ourSave()
@@ -177,7 +179,9 @@ async function main(): Promise<void> {
             lastPhases = r.phases
           })
         )
-        console.log(`  round ${round + 1} restore: ${describePhases(lastPhases)}`)
+        console.log(
+          `  round ${round + 1} restore: ${describePhases(lastPhases)} (zstd -d | tar -x: ${times.tarX.at(-1)?.toFixed(2) ?? 'next'} s)`
+        )
         // Outputs and their .drv files.
         if (restored < paths.length)
           throw new Error(`restored ${restored} paths, fewer than ${paths.length}`)

@@ -40901,7 +40901,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod: io_util_chmod, copyFile, lstat: io_util_lstat, mkdir: io_util_mkdir, open: io_util_open, readdir: io_util_readdir, rename: io_util_rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
+const { chmod, copyFile, lstat, mkdir: io_util_mkdir, open: io_util_open, readdir: io_util_readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -40945,7 +40945,7 @@ function exists(fsPath) {
 }
 function isDirectory(fsPath_1) {
     return io_util_awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield stat(fsPath) : yield io_util_lstat(fsPath);
+        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
         return stats.isDirectory();
     });
 }
@@ -99565,6 +99565,8 @@ const nixdb_REFERRERS_CTE = `WITH RECURSIVE d(id) AS (
 /** Settings for large set operations; none of them changes the file's format. */
 function tune(sql) {
     sql.pragma('foreign_keys = ON');
+    // What Nix itself sets (fsync-metadata = true): a commit is durable, with fewer syncs than FULL.
+    sql.pragma('synchronous = NORMAL');
     // The default 2 MB page cache makes a large merge spend seconds in system calls.
     sql.pragma('cache_size = -65536');
     sql.pragma('temp_store = MEMORY');
@@ -99906,6 +99908,7 @@ function layout_baseName(storePath) {
 
 
 
+
 /** Gives u+w to `path` and every directory below it, so it can be removed. */
 async function makeWritable(path) {
     const st = await (0,promises_namespaceObject.lstat)(path).catch(() => undefined);
@@ -99927,12 +99930,14 @@ async function removeTree(path) {
  * gets u+w for the rename and its mode back afterwards. Across filesystems, copies.
  */
 async function moveEntry(from, to) {
-    const st = await lstat(from);
+    // Synchronous calls: a restore moves hundreds of entries, a few syscalls each,
+    // and a round trip through the thread pool per call costs more than the call.
+    const st = lstatSync(from);
     const dir = st.isDirectory();
     if (dir)
-        await chmod(from, st.mode | 0o200);
+        chmodSync(from, st.mode | 0o200);
     try {
-        await rename(from, to);
+        renameSync(from, to);
     }
     catch (e) {
         if (e.code !== 'EXDEV')
@@ -99941,7 +99946,7 @@ async function moveEntry(from, to) {
         await removeTree(from);
     }
     if (dir)
-        await chmod(to, st.mode);
+        chmodSync(to, st.mode);
 }
 /**
  * Makes `dest/<name>` for each source, sharing the files' data (hard links) when

@@ -1,7 +1,8 @@
 // File operations on store folders, which Nix leaves mode 0555: as a non-root
 // user, renaming such a directory (its `..` changes) or deleting inside it fails
 // until it gets u+w. Root ignores the modes, which hides these bugs.
-import { chmod, lstat, readdir, rename, rm } from 'node:fs/promises'
+import { chmodSync, lstatSync, renameSync } from 'node:fs'
+import { chmod, lstat, readdir, rm } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { run } from '../exec.js'
 
@@ -26,17 +27,19 @@ export async function removeTree(path: string): Promise<void> {
  * gets u+w for the rename and its mode back afterwards. Across filesystems, copies.
  */
 export async function moveEntry(from: string, to: string): Promise<void> {
-  const st = await lstat(from)
+  // Synchronous calls: a restore moves hundreds of entries, a few syscalls each,
+  // and a round trip through the thread pool per call costs more than the call.
+  const st = lstatSync(from)
   const dir = st.isDirectory()
-  if (dir) await chmod(from, st.mode | 0o200)
+  if (dir) chmodSync(from, st.mode | 0o200)
   try {
-    await rename(from, to)
+    renameSync(from, to)
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e
     await run('cp', ['-a', '--', from, to])
     await removeTree(from)
   }
-  if (dir) await chmod(to, st.mode)
+  if (dir) chmodSync(to, st.mode)
 }
 
 /**
