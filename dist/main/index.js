@@ -43425,7 +43425,6 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
 // NP_LOCATION (and NP_RUNTIME) set, its output passed straight through.
 
 
-
 function nixShellArgs(deps, command) {
     return ['nix-shell', '-p', ...deps, '--run', command];
 }
@@ -43445,10 +43444,7 @@ function runNixShell(o) {
 }
 /** A key part for a nix-portable executable we did not download: a digest of its bytes. */
 async function executableId(path) {
-    const hash = (0,external_node_crypto_.createHash)('sha256');
-    for await (const chunk of (0,external_node_fs_namespaceObject.createReadStream)(path))
-        hash.update(chunk);
-    return `custom-${hash.digest('hex').slice(0, 12)}`;
+    return `custom-${(await sha256(path)).slice(0, 12)}`;
 }
 
 ;// CONCATENATED MODULE: ./src/exec.ts
@@ -101805,14 +101801,6 @@ async function restoreInto(ctx, phases) {
 
 const STATE = 'state-file';
 const STATE_FILE_ENV = 'NIX_STORE_CACHE_STATE_FILE';
-function parseActionState(data) {
-    if (typeof data !== 'object' || data === null)
-        return undefined;
-    const o = data;
-    if (typeof o.nixPortable !== 'string')
-        return undefined;
-    return { cache: parseState(o.cache), nixPortable: o.nixPortable };
-}
 /** main: for its own post step; restore: for a later save step. */
 async function keepState(state, mode) {
     const dir = (0,external_node_path_namespaceObject.join)(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache');
@@ -101829,13 +101817,14 @@ async function loadState(mode) {
     const file = mode === 'post' ? core.getState(STATE) : process.env[STATE_FILE_ENV];
     if (!file || !existsSync(file))
         return undefined;
-    return parseActionState(JSON.parse(await readFile(file, 'utf8')));
+    return parseState(JSON.parse(await readFile(file, 'utf8')));
 }
 
 ;// CONCATENATED MODULE: ./src/action/main-impl.ts
 // The action's main step (and the `restore` sub-action): inputs -> nix-portable
 // -> restore -> `run` inside nix-shell. Bad input fails before anything is
 // touched; a cache problem is a warning and the job goes on.
+
 
 
 
@@ -101866,7 +101855,7 @@ async function mainRun(mode) {
             return report;
         });
         restoreOutputs(r, primaryKey);
-        await keepState({ cache: r.state, nixPortable: np.path }, mode);
+        await keepState(r.state, mode);
         await writeSummary('nix-store-cache: restore', restoreRows(r), [
             `primary key: <code>${primaryKey}</code>`
         ]);
@@ -101902,18 +101891,11 @@ async function setUp(config) {
     if (choice.npRuntime)
         exportVariable('NP_RUNTIME', choice.npRuntime);
     // Without NP_GIT, nix-portable's first start builds git.
-    const git = process.env.NP_GIT ? undefined : onPath('git');
+    const git = process.env.NP_GIT ? '' : await which('git', false);
     if (git)
         exportVariable('NP_GIT', git);
     setOutput('nix-portable', path);
     return { path, ...(choice.npRuntime ? { npRuntime: choice.npRuntime } : {}) };
-}
-function onPath(name) {
-    for (const dir of (process.env.PATH ?? '').split(external_node_path_namespaceObject.delimiter)) {
-        if (dir && (0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(dir, name)))
-            return (0,external_node_path_namespaceObject.join)(dir, name);
-    }
-    return undefined;
 }
 
 

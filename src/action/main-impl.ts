@@ -3,7 +3,8 @@
 // touched; a cache problem is a warning and the job goes on.
 import * as core from '@actions/core'
 import { existsSync } from 'node:fs'
-import { delimiter, dirname, join } from 'node:path'
+import { dirname } from 'node:path'
+import { which } from '@actions/io'
 import { parseConfig, type Config } from '../config.js'
 import { InputError, message } from '../errors.js'
 import { depsPrefix } from '../keys.js'
@@ -35,7 +36,7 @@ export async function mainRun(mode: 'main' | 'restore'): Promise<void> {
       return report
     })
     restoreOutputs(r, primaryKey)
-    await keepState({ cache: r.state, nixPortable: np.path }, mode)
+    await keepState(r.state, mode)
     await writeSummary('nix-store-cache: restore', restoreRows(r), [
       `primary key: <code>${primaryKey}</code>`
     ])
@@ -76,15 +77,8 @@ async function setUp(config: Config): Promise<NixPortableSetup> {
   core.exportVariable('NP_LOCATION', config.location)
   if (choice.npRuntime) core.exportVariable('NP_RUNTIME', choice.npRuntime)
   // Without NP_GIT, nix-portable's first start builds git.
-  const git = process.env.NP_GIT ? undefined : onPath('git')
+  const git = process.env.NP_GIT ? '' : await which('git', false)
   if (git) core.exportVariable('NP_GIT', git)
   core.setOutput('nix-portable', path)
   return { path, ...(choice.npRuntime ? { npRuntime: choice.npRuntime } : {}) }
-}
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name)
-  }
-  return undefined
 }

@@ -25,7 +25,7 @@ export async function postRun(mode: 'post' | 'save'): Promise<void> {
     if (!state) core.info('No state from a restore step: saving every registered path.')
     const ctx = await cacheContext(config, coreLogger)
     const s = await core.group('Save the Nix store', async () => {
-      const report = await saveSnapshot(ctx, state?.cache ?? parseState({}))
+      const report = await saveSnapshot(ctx, state ?? parseState({}))
       core.info(saveLine(report))
       return report
     })

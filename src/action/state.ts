@@ -13,20 +13,8 @@ import { parseState, type CacheState } from '../snapshot/context.js'
 const STATE = 'state-file'
 export const STATE_FILE_ENV = 'NIX_STORE_CACHE_STATE_FILE'
 
-export interface ActionState {
-  cache: CacheState
-  nixPortable: string
-}
-
-export function parseActionState(data: unknown): ActionState | undefined {
-  if (typeof data !== 'object' || data === null) return undefined
-  const o = data as Record<string, unknown>
-  if (typeof o.nixPortable !== 'string') return undefined
-  return { cache: parseState(o.cache), nixPortable: o.nixPortable }
-}
-
 /** main: for its own post step; restore: for a later save step. */
-export async function keepState(state: ActionState, mode: 'main' | 'restore'): Promise<void> {
+export async function keepState(state: CacheState, mode: 'main' | 'restore'): Promise<void> {
   const dir = join(process.env.RUNNER_TEMP || '/tmp', 'nix-store-cache')
   await mkdir(dir, { recursive: true })
   const file = join(dir, `state-${randomBytes(6).toString('hex')}.json`)
@@ -36,8 +24,8 @@ export async function keepState(state: ActionState, mode: 'main' | 'restore'): P
 }
 
 /** post: what its main step kept; save: what a restore step kept, if any. */
-export async function loadState(mode: 'post' | 'save'): Promise<ActionState | undefined> {
+export async function loadState(mode: 'post' | 'save'): Promise<CacheState | undefined> {
   const file = mode === 'post' ? core.getState(STATE) : process.env[STATE_FILE_ENV]
   if (!file || !existsSync(file)) return undefined
-  return parseActionState(JSON.parse(await readFile(file, 'utf8')))
+  return parseState(JSON.parse(await readFile(file, 'utf8')))
 }

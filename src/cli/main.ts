@@ -2,7 +2,8 @@
 // command's. Cache problems are warnings; bad flags fail before anything is touched.
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
-import { delimiter, join } from 'node:path'
+import { join } from 'node:path'
+import { which } from '@actions/io'
 import { parseConfig, type Config } from '../config.js'
 import { InputError, message } from '../errors.js'
 import { consoleLogger, type Logger } from '../log.js'
@@ -24,7 +25,7 @@ export async function cliMain(
     const parsed = parseArgs(argv)
     command = parsed.command
     config = parseConfig(name => parsed.flags.get(name) ?? '', process.env)
-    config = { ...config, nixPortable: config.nixPortable || findOnPath('nix-portable') }
+    config = { ...config, nixPortable: config.nixPortable || (await findNixPortable()) }
     if (command === 'run' && !config.run.trim())
       throw new InputError('flag `--run` is empty: give the command to run')
   } catch (e) {
@@ -68,12 +69,12 @@ async function readState(file: string): Promise<CacheState> {
   return parseState(JSON.parse(await readFile(file, 'utf8')))
 }
 
-function findOnPath(name: string): string {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    const p = join(dir, name)
-    if (dir && existsSync(p)) return p
+async function findNixPortable(): Promise<string> {
+  const found = await which('nix-portable', false)
+  if (!found) {
+    throw new InputError(
+      "flag `--nix-portable` is empty and no `nix-portable` is on PATH: pass the executable's path"
+    )
   }
-  throw new InputError(
-    `flag \`--nix-portable\` is empty and no \`${name}\` is on PATH: pass the executable's path`
-  )
+  return found
 }

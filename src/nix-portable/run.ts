@@ -1,8 +1,7 @@
 // Running nix-portable: `nix-portable nix-shell -p <deps> --run <command>` with
 // NP_LOCATION (and NP_RUNTIME) set, its output passed straight through.
 import { spawn } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { sha256 } from './install.js'
 
 export interface ShellOptions {
   nixPortable: string
@@ -34,7 +33,5 @@ export function runNixShell(o: ShellOptions): Promise<number> {
 
 /** A key part for a nix-portable executable we did not download: a digest of its bytes. */
 export async function executableId(path: string): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
-  return `custom-${hash.digest('hex').slice(0, 12)}`
+  return `custom-${(await sha256(path)).slice(0, 12)}`
 }

@@ -4,25 +4,23 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { keepState, loadState, STATE_FILE_ENV, type ActionState } from '../../src/action/state.js'
+import { keepState, loadState, STATE_FILE_ENV } from '../../src/action/state.js'
+import type { CacheState } from '../../src/snapshot/context.js'
 import { parseFileCommands } from '../rig/runner.js'
 
 const HASH = '0123456789abcdfghijklmnpqrsvwxyz'
 
-function bigState(): ActionState {
+function bigState(): CacheState {
   const paths = Array.from(
     { length: 5000 },
     (_, i) => `/nix/store/${HASH}-package-number-${i}`
   ).sort()
   return {
-    nixPortable: '/opt/nix-portable',
-    cache: {
-      version: 1,
-      watermark: 42,
-      cacheHit: true,
-      matchedKey: 'k',
-      manifest: { format: 1, createdAt: '', packs: [{ key: 'pack-1', paths }] }
-    }
+    version: 1,
+    watermark: 42,
+    cacheHit: true,
+    matchedKey: 'k',
+    manifest: { format: 1, createdAt: '', packs: [{ key: 'pack-1', paths }] }
   }
 }
 
