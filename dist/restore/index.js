@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2546:
+/***/ 6185:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -100719,6 +100719,47 @@ function copyRows(sql, paths, ca) {
     return { paths: n, refs, externalRefs, narBytes };
 }
 
+;// CONCATENATED MODULE: ./src/db/dependents.ts
+
+/** Every foreign key in `main` that refers to `parent`. */
+function dependentsOf(sql, parent) {
+    const tables = sql
+        .prepare("SELECT name FROM main.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .pluck()
+        .all();
+    const out = [];
+    for (const table of tables) {
+        const fks = sql
+            .prepare('SELECT "table" AS parent, "from", "to" FROM pragma_foreign_key_list(?, ?)')
+            .all(table, 'main');
+        for (const fk of fks) {
+            if (fk.parent.toLowerCase() !== parent.toLowerCase())
+                continue;
+            out.push({ table, from: fk.from, to: fk.to ?? undefined });
+        }
+    }
+    return out;
+}
+const quote = (name) => `"${name.replace(/"/g, '""')}"`;
+/**
+ * Deletes the rows of `table` matching `where` (an SQL predicate over that
+ * table), after deleting, recursively, every row of any table that refers to
+ * them. The caller runs it inside a transaction with foreign keys on, so a
+ * dependency this misses (a trigger, say) fails the whole transaction instead of
+ * leaving half a deletion. Returns how many rows of `table` went.
+ */
+function deleteWithDependents(sql, table, where, depth = 0) {
+    if (depth > 8)
+        throw new errors_NixDbError(`foreign keys nest too deeply below ${table}`);
+    for (const fk of dependentsOf(sql, table)) {
+        if (fk.table === table)
+            continue;
+        const key = fk.to === undefined ? 'rowid' : quote(fk.to);
+        deleteWithDependents(sql, fk.table, `${quote(fk.from)} IN (SELECT ${key} FROM main.${quote(table)} WHERE ${where})`, depth + 1);
+    }
+    return sql.prepare(`DELETE FROM main.${quote(table)} WHERE ${where}`).run().changes;
+}
+
 ;// CONCATENATED MODULE: ./src/db/check.ts
 
 
@@ -100745,7 +100786,8 @@ function checkStore(db, storeDir) {
 /**
  * Drops every row whose folder is missing, together with every path that refers
  * to it (directly or not), in one transaction, so the database never claims what
- * is not on disk. Returns the dropped paths, sorted.
+ * is not on disk: all of it or, when anything fails, nothing. Returns the dropped
+ * paths, sorted.
  */
 function repair(db, storeDir) {
     const { missing } = checkStore(db, storeDir);
@@ -100762,24 +100804,15 @@ function repair(db, storeDir) {
                 .prepare('SELECT path FROM ValidPaths WHERE id IN (SELECT id FROM temp.dropped) ORDER BY path')
                 .pluck()
                 .all();
-            deleteDropped(sql);
+            // Refs, DerivationOutputs, Realisations and RealisationsRefs (and whatever a
+            // newer Nix adds) go before the paths they refer to.
+            deleteWithDependents(sql, 'ValidPaths', 'id IN (SELECT id FROM temp.dropped)');
             return paths;
         }
         finally {
             sql.exec('DROP TABLE temp.dropped');
         }
     })();
-}
-function deleteDropped(sql) {
-    // Every referrer of a dropped path is dropped too, so clearing these rows first
-    // satisfies Refs' `on delete restrict`.
-    sql.exec('DELETE FROM Refs WHERE reference IN (SELECT id FROM temp.dropped)');
-    sql.exec('DELETE FROM Refs WHERE referrer IN (SELECT id FROM temp.dropped)');
-    sql.exec('DELETE FROM DerivationOutputs WHERE drv IN (SELECT id FROM temp.dropped)');
-    if (schema_hasTable(sql, 'main', 'Realisations')) {
-        sql.exec('DELETE FROM Realisations WHERE outputPath IN (SELECT id FROM temp.dropped)');
-    }
-    sql.exec('DELETE FROM ValidPaths WHERE id IN (SELECT id FROM temp.dropped)');
 }
 function loadDisk(sql, storeDir) {
     let names = [];
@@ -101905,7 +101938,7 @@ async function setUp(config) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2546);
+/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6185);
 
 await (0,_action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .mainRun */ .h)('restore');
 

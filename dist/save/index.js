@@ -99824,7 +99824,8 @@ function checkStore(db, storeDir) {
 /**
  * Drops every row whose folder is missing, together with every path that refers
  * to it (directly or not), in one transaction, so the database never claims what
- * is not on disk. Returns the dropped paths, sorted.
+ * is not on disk: all of it or, when anything fails, nothing. Returns the dropped
+ * paths, sorted.
  */
 function repair(db, storeDir) {
     const { missing } = checkStore(db, storeDir);
@@ -99841,24 +99842,15 @@ function repair(db, storeDir) {
                 .prepare('SELECT path FROM ValidPaths WHERE id IN (SELECT id FROM temp.dropped) ORDER BY path')
                 .pluck()
                 .all();
-            deleteDropped(sql);
+            // Refs, DerivationOutputs, Realisations and RealisationsRefs (and whatever a
+            // newer Nix adds) go before the paths they refer to.
+            deleteWithDependents(sql, 'ValidPaths', 'id IN (SELECT id FROM temp.dropped)');
             return paths;
         }
         finally {
             sql.exec('DROP TABLE temp.dropped');
         }
     })();
-}
-function deleteDropped(sql) {
-    // Every referrer of a dropped path is dropped too, so clearing these rows first
-    // satisfies Refs' `on delete restrict`.
-    sql.exec('DELETE FROM Refs WHERE reference IN (SELECT id FROM temp.dropped)');
-    sql.exec('DELETE FROM Refs WHERE referrer IN (SELECT id FROM temp.dropped)');
-    sql.exec('DELETE FROM DerivationOutputs WHERE drv IN (SELECT id FROM temp.dropped)');
-    if (hasTable(sql, 'main', 'Realisations')) {
-        sql.exec('DELETE FROM Realisations WHERE outputPath IN (SELECT id FROM temp.dropped)');
-    }
-    sql.exec('DELETE FROM ValidPaths WHERE id IN (SELECT id FROM temp.dropped)');
 }
 function loadDisk(sql, storeDir) {
     let names = [];

@@ -2,9 +2,9 @@
 // without rows, and the repair that makes the database claim only what is on disk.
 import type Database from 'better-sqlite3'
 import { readdirSync } from 'node:fs'
+import { deleteWithDependents } from './dependents.js'
 import { REFERRERS_CTE, type NixDb } from './nixdb.js'
 import { isStoreName, STORE_DIR } from './paths.js'
-import { hasTable } from './schema.js'
 
 export interface StoreCheck {
   /** Registered paths whose folder is missing: Nix would trust them and fail later. */
@@ -38,7 +38,8 @@ export function checkStore(db: NixDb, storeDir: string): StoreCheck {
 /**
  * Drops every row whose folder is missing, together with every path that refers
  * to it (directly or not), in one transaction, so the database never claims what
- * is not on disk. Returns the dropped paths, sorted.
+ * is not on disk: all of it or, when anything fails, nothing. Returns the dropped
+ * paths, sorted.
  */
 export function repair(db: NixDb, storeDir: string): string[] {
   const { missing } = checkStore(db, storeDir)
@@ -56,24 +57,14 @@ export function repair(db: NixDb, storeDir: string): string[] {
         )
         .pluck()
         .all() as string[]
-      deleteDropped(sql)
+      // Refs, DerivationOutputs, Realisations and RealisationsRefs (and whatever a
+      // newer Nix adds) go before the paths they refer to.
+      deleteWithDependents(sql, 'ValidPaths', 'id IN (SELECT id FROM temp.dropped)')
       return paths
     } finally {
       sql.exec('DROP TABLE temp.dropped')
     }
   })()
-}
-
-function deleteDropped(sql: Database.Database): void {
-  // Every referrer of a dropped path is dropped too, so clearing these rows first
-  // satisfies Refs' `on delete restrict`.
-  sql.exec('DELETE FROM Refs WHERE reference IN (SELECT id FROM temp.dropped)')
-  sql.exec('DELETE FROM Refs WHERE referrer IN (SELECT id FROM temp.dropped)')
-  sql.exec('DELETE FROM DerivationOutputs WHERE drv IN (SELECT id FROM temp.dropped)')
-  if (hasTable(sql, 'main', 'Realisations')) {
-    sql.exec('DELETE FROM Realisations WHERE outputPath IN (SELECT id FROM temp.dropped)')
-  }
-  sql.exec('DELETE FROM ValidPaths WHERE id IN (SELECT id FROM temp.dropped)')
 }
 
 function loadDisk(sql: Database.Database, storeDir: string): void {

@@ -8,6 +8,7 @@ import { build, copyStorePaths, dumpDb, requisites } from '../rig/store.js'
 import {
   dbFile,
   makeWorld,
+  NIX_VERSIONS,
   nixPortable,
   removeWorld,
   storeDir,
@@ -274,6 +275,80 @@ describe('check and repair against the store folder', () => {
     // Nix builds what was dropped again.
     const rebuilt = await build(a, ['cowsay'])
     expect(rebuilt).toEqual([cowsay])
+  })
+})
+
+describe.each(NIX_VERSIONS)('repair with content-addressed outputs, on Nix %s', nix => {
+  async function caWorld(): Promise<{ w: World; paths: Record<string, string> }> {
+    const w = await world({ nix, ca: true })
+    const [hello, caHello, caUser] = await build(w, ['hello', 'caHello', 'caUser'])
+    return { w, paths: { hello: hello!, caHello: caHello!, caUser: caUser! } }
+  }
+  const outputsOf = (paths: string[]): string[] => paths.filter(p => !p.endsWith('.drv'))
+  const realisationCount = (w: World): number =>
+    withDb(w, db => db.sql.prepare('SELECT count(*) FROM Realisations').pluck().get() as number)
+  const removeFolder = async (w: World, path: string): Promise<void> => {
+    const folder = join(storeDir(w), path.slice('/nix/store/'.length))
+    await chmod(folder, 0o755)
+    await rm(folder, { recursive: true })
+  }
+
+  it("drops a realisation's vanished output before the realisations that refer to it", async () => {
+    const { w, paths } = await caWorld()
+    // caUser's realisation refers to caHello's (RealisationsRefs, on delete restrict).
+    const refs = withDb(w, db =>
+      db.sql.prepare('SELECT count(*) FROM RealisationsRefs').pluck().get()
+    )
+    expect(refs).toBeGreaterThan(0)
+    const before = realisationCount(w)
+    await removeFolder(w, paths.caHello!)
+
+    const dropped = withDb(w, db => repair(db, storeDir(w)))
+    // With it go the resolved derivations Nix wrote that name it (`….drv`).
+    expect(outputsOf(dropped)).toEqual([paths.caHello])
+    expect(dropped).not.toContain(paths.caUser)
+    expect(realisationCount(w)).toBeLessThan(before)
+    const after = await nixPortable(w, ['nix-store', '--verify', '--check-contents'])
+    expect(after.code).toBe(0)
+    expect(after.stderr).not.toMatch(/disappeared|still has valid referrers/)
+    // caUser keeps its realisation: nix finds it without building; caHello is built again.
+    const again = await nixPortable(w, [
+      'nix-build',
+      '<nixpkgs>',
+      '--no-out-link',
+      '-A',
+      'caUser',
+      '-A',
+      'caHello'
+    ])
+    expect(again.code).toBe(0)
+    expect(again.stdout.trim().split('\n')).toEqual([paths.caUser, paths.caHello])
+    expect(again.stderr).not.toMatch(/building '.*ca-user/)
+  })
+
+  it("drops an input-addressed path that realisations' outputs refer to, with them", async () => {
+    const { w, paths } = await caWorld()
+    const greeting = (await requisites(w, [paths.caHello!])).find(p => p.endsWith('-greeting-1.0'))!
+    await removeFolder(w, greeting)
+    const dropped = withDb(w, db => repair(db, storeDir(w)))
+    expect(outputsOf(dropped)).toEqual([greeting, paths.hello, paths.caHello].sort())
+    const after = await nixPortable(w, ['nix-store', '--verify', '--check-contents'])
+    expect(after.code).toBe(0)
+    expect(after.stderr).not.toMatch(/disappeared|still has valid referrers/)
+    expect(await build(w, ['caHello', 'hello'])).toEqual([paths.caHello, paths.hello])
+  })
+
+  it('changes nothing at all when the repair cannot finish', async () => {
+    const { w, paths } = await caWorld()
+    await removeFolder(w, paths.caHello!)
+    // What a Nix we do not know might add: a trigger refusing the deletion.
+    withDb(w, db =>
+      db.sql.exec(`CREATE TRIGGER KeepPaths BEFORE DELETE ON ValidPaths
+                   BEGIN SELECT RAISE(ABORT, 'kept by a newer Nix'); END`)
+    )
+    const bytes = readFileSync(dbFile(w))
+    expect(() => withDb(w, db => repair(db, storeDir(w)))).toThrow(/kept by a newer Nix/)
+    expect(readFileSync(dbFile(w)).equals(bytes)).toBe(true)
   })
 })
 

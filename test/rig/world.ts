@@ -1,7 +1,8 @@
 // Test rig: a runner's world in a temp dir (NP_LOCATION, HOME, RUNNER_TEMP,
 // GITHUB_WORKSPACE), and nix run through the nix-portable stand-in inside it.
 import { execFile, type ExecFileOptions } from 'node:child_process'
-import { chmod, chown, cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,10 +26,29 @@ export interface World {
   env: NodeJS.ProcessEnv
 }
 
+/** The Nix versions the rig runs: Debian bookworm's, and trixie's from a root. */
+export type NixVersion = '2.8' | '2.26'
+export const NIX_VERSIONS: readonly NixVersion[] = ['2.8', '2.26']
+
+/** Where test/rig/nix-root.sh keeps the Debian root of a newer Nix (.ci/run builds it). */
+export function nixRoot(version: NixVersion): string | undefined {
+  if (version === '2.8') return undefined
+  const cache = process.env.NSC_RIG_CACHE ?? '/var/cache/nix-store-cache-rig'
+  const root = join(cache, 'debian-trixie')
+  if (!existsSync(join(root, '.complete'))) {
+    throw new Error(`no Nix ${version} root at ${root}: run test/rig/nix-root.sh trixie (as root)`)
+  }
+  return root
+}
+
 export interface WorldOptions {
   unprivileged?: boolean
   /** Nix in this world uses SQLite's WAL, as Debian's nix does (nix-portable does not). */
   wal?: boolean
+  /** Which Nix the world's nix-portable runs (default 2.8, Debian's own). */
+  nix?: NixVersion
+  /** Nix runs with `experimental-features = ca-derivations`. */
+  ca?: boolean
 }
 
 export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
@@ -37,6 +57,13 @@ export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
   const rig = join(root, 'rig')
   await cp(join(RIG_DIR, 'nix-portable'), join(rig, 'nix-portable'))
   await cp(join(RIG_DIR, 'nixpkgs'), join(rig, 'nixpkgs'), { recursive: true })
+  // Read by the launcher however it is started (in-process restores, setpriv, the CLI).
+  const nixRootDir = nixRoot(opts.nix ?? '2.8')
+  await writeFile(
+    join(rig, 'world.env'),
+    (nixRootDir ? `RIG_NIX_ROOT='${nixRootDir}'\n` : '') +
+      (opts.ca ? "RIG_WORLD_NIX_CONFIG='extra-experimental-features = ca-derivations'\n" : '')
+  )
   const dirs = {
     home: join(root, 'home'),
     location: join(root, 'location'),

@@ -60,9 +60,11 @@ let
     '' { outputs = [ "out" "dev" ]; };
 
     # A few MB of real machine code, so archives have realistic sizes.
+    # Debian's 2.8 ships libnix*.so; newer Debian builds link nix statically.
     bigbin = mkDrv "bigbin-1.0" ''
       mkdir -p $out/lib $out/bin
-      cp /usr/lib/nix/*.so $out/lib/
+      for f in /usr/lib/nix/*.so; do if [ -e "$f" ]; then cp "$f" $out/lib/; fi; done
+      cp /usr/bin/nix $out/lib/nix.bin
       printf '#!/bin/sh\necho bigbin\n' > $out/bin/bigbin
       chmod +x $out/bin/bigbin
     '' { };
@@ -73,6 +75,13 @@ let
       mkdir -p $out/bin
       printf '#!/bin/sh\ncat ${greeting}/share/greeting\n' > $out/bin/ca-hello
       chmod +x $out/bin/ca-hello
+    '' { __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256"; };
+
+    # Content-addressed, using caHello while it builds but keeping no reference to
+    # it: Nix records that in RealisationsRefs (Realisations -> Realisations).
+    caUser = mkDrv "ca-user" ''
+      mkdir -p $out/share
+      ${caHello}/bin/ca-hello > $out/share/msg
     '' { __contentAddressed = true; outputHashMode = "recursive"; outputHashAlgo = "sha256"; };
 
     # Links: one to a folder of its own path (a loop for anything that follows
