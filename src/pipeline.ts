@@ -4,6 +4,7 @@ import { createBackend } from './backend/index.js'
 import type { Config } from './config.js'
 import type { KeyContext } from './keys.js'
 import type { Logger } from './log.js'
+import { initStoreDb } from './nix-portable/init-db.js'
 import { executableId } from './nix-portable/run.js'
 import type { CacheContext } from './snapshot/context.js'
 import { layout } from './store/layout.js'
@@ -20,12 +21,23 @@ export async function keyContext(config: Config): Promise<KeyContext> {
   }
 }
 
-export async function cacheContext(config: Config, log: Logger): Promise<CacheContext> {
+/**
+ * `nixPortable` and `runtime`: the executable and NP_RUNTIME the job runs (the
+ * action installs one and chooses the runtime; the CLI takes them from flags).
+ */
+export async function cacheContext(
+  config: Config,
+  log: Logger,
+  nixPortable: string = config.nixPortable,
+  runtime: string = config.runtime
+): Promise<CacheContext> {
+  const np = { nixPortable, location: config.location, runtime }
   return {
     keys: await keyContext(config),
     userRestoreKeys: config.restoreKeys,
     layout: layout(config.location),
     backend: createBackend(config),
-    log
+    log,
+    initDb: ca => initStoreDb(np, ca)
   }
 }

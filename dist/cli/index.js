@@ -39258,7 +39258,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(720);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9750);
 
 try {
     process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
@@ -39273,7 +39273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 720:
+/***/ 9750:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -100424,7 +100424,11 @@ class NixDb {
         tune(sql);
         return new NixDb(file, sql);
     }
-    /** Creates a new database with Nix's schema, as Nix would create it on first use. */
+    /**
+     * Creates a pack's database: Nix's base schema, plus the ca-derivations tables
+     * and ExternalRefs when asked. A location's own database is created by its own
+     * Nix instead (nix-portable/init-db.ts), never by us.
+     */
     static create(file, opts = {}) {
         const sql = native_create(file);
         sql.pragma('journal_mode = truncate');
@@ -100433,8 +100437,6 @@ class NixDb {
             sql.exec(CA_SCHEMA);
         if (opts.externalRefs)
             sql.exec(EXTERNAL_REFS_SCHEMA);
-        if (opts.schemaFile)
-            (0,external_node_fs_namespaceObject.writeFileSync)((0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(file), 'schema'), `${SCHEMA_VERSION}`);
         tune(sql);
         return new NixDb(file, sql);
     }
@@ -100452,6 +100454,15 @@ class NixDb {
             .prepare('SELECT path FROM ValidPaths WHERE id > ? ORDER BY id')
             .pluck()
             .all(watermark);
+    }
+    hasTable(table) {
+        return hasTable(this.sql, 'main', table);
+    }
+    /** Whether `table` exists here and holds at least one row. */
+    hasRows(table) {
+        if (!this.hasTable(table))
+            return false;
+        return this.sql.prepare(`SELECT 1 FROM main."${table}" LIMIT 1`).get() !== undefined;
     }
     count() {
         return this.sql.prepare('SELECT count(*) FROM ValidPaths').pluck().get();
@@ -100990,12 +101001,6 @@ function parsePackInfo(data) {
         createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
     };
 }
-/**
- * Checks a restored pack before anything of it reaches the store: only
- * `<hash>-<name>` entries, no relative link climbing out of the store, and
- * pack.json, db.sqlite and the folders naming the same paths. Returns the paths
- * it references outside itself (to be valid before it is merged).
- */
 async function checkPack(dir) {
     let raw;
     try {
@@ -101029,7 +101034,7 @@ async function checkPack(dir) {
                 .pluck()
                 .all()
             : [];
-        return { info, external };
+        return { info, external, realisations: db.hasRows('Realisations') };
     }
     finally {
         db.close();
@@ -101324,8 +101329,32 @@ function createBackend(c) {
     return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
 }
 
+;// CONCATENATED MODULE: ./src/nix-portable/init-db.ts
+// A location's Nix database, made by the location's own Nix: every Nix version
+// (2.8 to 2.34) has its own tables, triggers, indexes and migration records
+// (`ca-schema` file, `SchemaMigrations` table), and only it knows them. `nix-store
+// --init` opens the store, which creates the database or migrates it in place,
+// and does nothing else. With ca-derivations on, Nix adds its Realisations tables.
+
+
+/** Has the location's Nix create (or migrate) its database; `ca` adds the ca-derivations tables. */
+async function initStoreDb(np, ca) {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env))
+        if (v !== undefined)
+            env[k] = v;
+    Object.assign(env, nixPortableEnv(np.location, np.runtime));
+    if (ca) {
+        env.NIX_CONFIG = [process.env.NIX_CONFIG, 'extra-experimental-features = ca-derivations']
+            .filter(Boolean)
+            .join('\n');
+    }
+    await run(np.nixPortable, ['nix-store', '--init'], { env });
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline.ts
 // The cache around a nix-shell: shared by the CLI and the action's entry points.
+
 
 
 
@@ -101341,13 +101370,19 @@ async function keyContext(config) {
         userKey: config.userKey
     };
 }
-async function cacheContext(config, log) {
+/**
+ * `nixPortable` and `runtime`: the executable and NP_RUNTIME the job runs (the
+ * action installs one and chooses the runtime; the CLI takes them from flags).
+ */
+async function cacheContext(config, log, nixPortable = config.nixPortable, runtime = config.runtime) {
+    const np = { nixPortable, location: config.location, runtime };
     return {
         keys: await keyContext(config),
         userRestoreKeys: config.restoreKeys,
         layout: layout(config.location),
         backend: createBackend(config),
-        log
+        log,
+        initDb: ca => initStoreDb(np, ca)
     };
 }
 
@@ -101496,7 +101531,7 @@ async function fetchPacks(ctx, needed, valid) {
             }
             const dir = (0,external_node_path_namespaceObject.join)(ctx.backend.stageRoot, `pack-${i}`);
             await (0,promises_namespaceObject.rename)(ctx.backend.entryDir, dir);
-            const { info, external } = await checkPack(dir);
+            const { info, external, realisations } = await checkPack(dir);
             if (info.paths.join('\n') !== ref.paths.join('\n')) {
                 throw new BadPackError('its pack.json does not list the paths the snapshot says it holds');
             }
@@ -101515,7 +101550,7 @@ async function fetchPacks(ctx, needed, valid) {
             }
             for (const p of info.paths)
                 available.add(p);
-            out.push({ ref, dir, info });
+            out.push({ ref, dir, info, realisations });
         }
         catch (e) {
             throw Object.assign(new Error(message(e)), { key: ref.key });
@@ -101534,6 +101569,7 @@ async function fetchPacks(ctx, needed, valid) {
 
 
 
+
 /**
  * Moves a checked pack's paths into the store, then merges its rows in one
  * transaction, so rows never exist without their folders; a failure moves the
@@ -101543,9 +101579,7 @@ async function fetchPacks(ctx, needed, valid) {
  */
 async function placePack(lay, f, log) {
     await (0,promises_namespaceObject.mkdir)(lay.storeDir, { recursive: true });
-    const db = (0,external_node_fs_namespaceObject.existsSync)(lay.dbFile)
-        ? NixDb.open(lay.dbFile)
-        : NixDb.create(lay.dbFile, { schemaFile: true });
+    const db = NixDb.open(lay.dbFile);
     const displacedDir = (0,external_node_path_namespaceObject.join)(f.dir, 'displaced');
     const moved = [];
     const displaced = [];
@@ -101564,7 +101598,7 @@ async function placePack(lay, f, log) {
         }
         const merged = merge(db, (0,external_node_path_namespaceObject.join)(f.dir, 'db.sqlite'));
         for (const what of merged.skipped)
-            log.info(`Pack ${f.ref.key}: not merged: ${what}`);
+            log.warning(`Pack ${f.ref.key}: not merged: ${what}`);
         return merged.pathsAdded;
     }
     catch (e) {
@@ -101573,6 +101607,34 @@ async function placePack(lay, f, log) {
         for (const n of displaced)
             await moveEntry((0,external_node_path_namespaceObject.join)(displacedDir, n), (0,external_node_path_namespaceObject.join)(lay.storeDir, n));
         throw e;
+    }
+    finally {
+        db.close();
+    }
+}
+/**
+ * Makes sure the location has a database with every table the packs' rows need,
+ * made or migrated by the location's own Nix (`initDb`): a database we wrote
+ * ourselves would be some Nix version's idea of the schema, not this one's.
+ */
+async function prepareDb(lay, fetched, initDb) {
+    if (fetched.length === 0)
+        return;
+    const ca = fetched.some(f => f.realisations);
+    if ((0,external_node_fs_namespaceObject.existsSync)(lay.dbFile) && !(ca && !local_store_hasTable(lay, 'Realisations')))
+        return;
+    await initDb(ca);
+    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile)) {
+        throw new CacheError(`nix-portable's Nix did not create its database at ${lay.dbFile}`);
+    }
+    if (ca && !local_store_hasTable(lay, 'Realisations')) {
+        throw new CacheError("the packs hold content-addressed outputs, but this nix-portable's Nix made no Realisations table (ca-derivations)");
+    }
+}
+function local_store_hasTable(lay, table) {
+    const db = NixDb.open(lay.dbFile, { readonly: true });
+    try {
+        return db.hasTable(table);
     }
     finally {
         db.close();
@@ -101702,6 +101764,16 @@ async function restoreInto(ctx, phases) {
     }
     catch (e) {
         log.warning(`Cache entry ${e.key ?? matchedKey} is unusable: ${message(e)}. The store was not touched; going on without the cache.`);
+        await removeTree(backend.stageRoot);
+        return miss();
+    }
+    try {
+        // Only when the database is missing or lacks tables: then the phase shows
+        // the cost of nix-portable's first start in a new location.
+        await prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca)));
+    }
+    catch (e) {
+        log.warning(`The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`);
         await removeTree(backend.stageRoot);
         return miss();
     }

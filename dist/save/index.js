@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7351:
+/***/ 8910:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -99497,7 +99497,11 @@ class nixdb_NixDb {
         tune(sql);
         return new nixdb_NixDb(file, sql);
     }
-    /** Creates a new database with Nix's schema, as Nix would create it on first use. */
+    /**
+     * Creates a pack's database: Nix's base schema, plus the ca-derivations tables
+     * and ExternalRefs when asked. A location's own database is created by its own
+     * Nix instead (nix-portable/init-db.ts), never by us.
+     */
     static create(file, opts = {}) {
         const sql = native_create(file);
         sql.pragma('journal_mode = truncate');
@@ -99506,8 +99510,6 @@ class nixdb_NixDb {
             sql.exec(CA_SCHEMA);
         if (opts.externalRefs)
             sql.exec(EXTERNAL_REFS_SCHEMA);
-        if (opts.schemaFile)
-            (0,external_node_fs_namespaceObject.writeFileSync)((0,external_node_path_namespaceObject.join)((0,external_node_path_namespaceObject.dirname)(file), 'schema'), `${schema_SCHEMA_VERSION}`);
         tune(sql);
         return new nixdb_NixDb(file, sql);
     }
@@ -99525,6 +99527,15 @@ class nixdb_NixDb {
             .prepare('SELECT path FROM ValidPaths WHERE id > ? ORDER BY id')
             .pluck()
             .all(watermark);
+    }
+    hasTable(table) {
+        return schema_hasTable(this.sql, 'main', table);
+    }
+    /** Whether `table` exists here and holds at least one row. */
+    hasRows(table) {
+        if (!this.hasTable(table))
+            return false;
+        return this.sql.prepare(`SELECT 1 FROM main."${table}" LIMIT 1`).get() !== undefined;
     }
     count() {
         return this.sql.prepare('SELECT count(*) FROM ValidPaths').pluck().get();
@@ -100022,12 +100033,6 @@ function parsePackInfo(data) {
         createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
     };
 }
-/**
- * Checks a restored pack before anything of it reaches the store: only
- * `<hash>-<name>` entries, no relative link climbing out of the store, and
- * pack.json, db.sqlite and the folders naming the same paths. Returns the paths
- * it references outside itself (to be valid before it is merged).
- */
 async function checkPack(dir) {
     let raw;
     try {
@@ -100061,7 +100066,7 @@ async function checkPack(dir) {
                 .pluck()
                 .all()
             : [];
-        return { info, external };
+        return { info, external, realisations: db.hasRows('Realisations') };
     }
     finally {
         db.close();
@@ -101247,8 +101252,32 @@ async function executableId(path) {
     return `custom-${(await sha256(path)).slice(0, 12)}`;
 }
 
+;// CONCATENATED MODULE: ./src/nix-portable/init-db.ts
+// A location's Nix database, made by the location's own Nix: every Nix version
+// (2.8 to 2.34) has its own tables, triggers, indexes and migration records
+// (`ca-schema` file, `SchemaMigrations` table), and only it knows them. `nix-store
+// --init` opens the store, which creates the database or migrates it in place,
+// and does nothing else. With ca-derivations on, Nix adds its Realisations tables.
+
+
+/** Has the location's Nix create (or migrate) its database; `ca` adds the ca-derivations tables. */
+async function initStoreDb(np, ca) {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env))
+        if (v !== undefined)
+            env[k] = v;
+    Object.assign(env, nixPortableEnv(np.location, np.runtime));
+    if (ca) {
+        env.NIX_CONFIG = [process.env.NIX_CONFIG, 'extra-experimental-features = ca-derivations']
+            .filter(Boolean)
+            .join('\n');
+    }
+    await exec_run(np.nixPortable, ['nix-store', '--init'], { env });
+}
+
 ;// CONCATENATED MODULE: ./src/pipeline.ts
 // The cache around a nix-shell: shared by the CLI and the action's entry points.
+
 
 
 
@@ -101264,13 +101293,19 @@ async function keyContext(config) {
         userKey: config.userKey
     };
 }
-async function cacheContext(config, log) {
+/**
+ * `nixPortable` and `runtime`: the executable and NP_RUNTIME the job runs (the
+ * action installs one and chooses the runtime; the CLI takes them from flags).
+ */
+async function cacheContext(config, log, nixPortable = config.nixPortable, runtime = config.runtime) {
+    const np = { nixPortable, location: config.location, runtime };
     return {
         keys: await keyContext(config),
         userRestoreKeys: config.restoreKeys,
         layout: layout(config.location),
         backend: createBackend(config),
-        log
+        log,
+        initDb: ca => initStoreDb(np, ca)
     };
 }
 
@@ -101693,7 +101728,7 @@ async function postRun(mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7351);
+/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8910);
 
 await (0,_action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .postRun */ .Y)('save');
 

@@ -28,7 +28,7 @@ export async function mainRun(mode: 'main' | 'restore'): Promise<void> {
     }
     const np = await core.group('Set up nix-portable', () => setUp(config))
 
-    const ctx = await cacheContext(config, coreLogger)
+    const ctx = await cacheContext(config, coreLogger, np.path, np.npRuntime ?? 'auto')
     const primaryKey = depsPrefix(ctx.keys)
     const r = await core.group('Restore the Nix store', async () => {
       const report = await restoreSnapshot(ctx)

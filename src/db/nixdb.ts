@@ -8,6 +8,7 @@ import { isStorePath } from './paths.js'
 import {
   CA_SCHEMA,
   checkTables,
+  hasTable,
   EXTERNAL_REFS_SCHEMA,
   NIX_SCHEMA,
   SCHEMA_VERSION
@@ -20,8 +21,6 @@ export interface OpenOptions {
 }
 
 export interface CreateOptions {
-  /** Write Nix's `schema` file next to it (a runner's own database; not a pack's). */
-  schemaFile?: boolean
   /** Also create the ca-derivations tables. */
   ca?: boolean
   /** Also create the pack-only ExternalRefs table. */
@@ -84,14 +83,17 @@ export class NixDb {
     return new NixDb(file, sql)
   }
 
-  /** Creates a new database with Nix's schema, as Nix would create it on first use. */
+  /**
+   * Creates a pack's database: Nix's base schema, plus the ca-derivations tables
+   * and ExternalRefs when asked. A location's own database is created by its own
+   * Nix instead (nix-portable/init-db.ts), never by us.
+   */
   static create(file: string, opts: CreateOptions = {}): NixDb {
     const sql = create(file)
     sql.pragma('journal_mode = truncate')
     sql.exec(NIX_SCHEMA)
     if (opts.ca) sql.exec(CA_SCHEMA)
     if (opts.externalRefs) sql.exec(EXTERNAL_REFS_SCHEMA)
-    if (opts.schemaFile) writeFileSync(join(dirname(file), 'schema'), `${SCHEMA_VERSION}`)
     tune(sql)
     return new NixDb(file, sql)
   }
@@ -114,6 +116,16 @@ export class NixDb {
       .prepare('SELECT path FROM ValidPaths WHERE id > ? ORDER BY id')
       .pluck()
       .all(watermark) as string[]
+  }
+
+  hasTable(table: string): boolean {
+    return hasTable(this.sql, 'main', table)
+  }
+
+  /** Whether `table` exists here and holds at least one row. */
+  hasRows(table: string): boolean {
+    if (!this.hasTable(table)) return false
+    return this.sql.prepare(`SELECT 1 FROM main."${table}" LIMIT 1`).get() !== undefined
   }
 
   count(): number {

@@ -11,6 +11,11 @@ export interface CacheContext {
   layout: Layout
   backend: Backend
   log: Logger
+  /**
+   * Has the location's own Nix create or migrate its database (nix-store --init
+   * through nix-portable); `ca` asks for the ca-derivations tables.
+   */
+  initDb: (ca: boolean) => Promise<void>
 }
 
 /** What restore hands to save (the action keeps it in its state between main and post). */

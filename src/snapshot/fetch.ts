@@ -12,6 +12,8 @@ export interface Fetched {
   ref: PackRef
   dir: string
   info: PackInfo
+  /** It carries Realisations rows. */
+  realisations: boolean
 }
 
 /**
@@ -44,7 +46,7 @@ export async function fetchPacks(
       }
       const dir = join(ctx.backend.stageRoot, `pack-${i}`)
       await rename(ctx.backend.entryDir, dir)
-      const { info, external } = await checkPack(dir)
+      const { info, external, realisations } = await checkPack(dir)
       if (info.paths.join('\n') !== ref.paths.join('\n')) {
         throw new BadPackError('its pack.json does not list the paths the snapshot says it holds')
       }
@@ -65,7 +67,7 @@ export async function fetchPacks(
         continue
       }
       for (const p of info.paths) available.add(p)
-      out.push({ ref, dir, info })
+      out.push({ ref, dir, info, realisations })
     } catch (e) {
       throw Object.assign(new Error(message(e)), { key: ref.key })
     }

@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isStoreName, merge, NixDb, repair } from '../db/index.js'
+import { CacheError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { moveEntry } from '../store/fsops.js'
 import { baseName, type Layout } from '../store/layout.js'
@@ -19,9 +20,7 @@ import type { Fetched } from './fetch.js'
  */
 export async function placePack(lay: Layout, f: Fetched, log: Logger): Promise<number> {
   await mkdir(lay.storeDir, { recursive: true })
-  const db = existsSync(lay.dbFile)
-    ? NixDb.open(lay.dbFile)
-    : NixDb.create(lay.dbFile, { schemaFile: true })
+  const db = NixDb.open(lay.dbFile)
   const displacedDir = join(f.dir, 'displaced')
   const moved: string[] = []
   const displaced: string[] = []
@@ -39,12 +38,45 @@ export async function placePack(lay: Layout, f: Fetched, log: Logger): Promise<n
       moved.push(n)
     }
     const merged = merge(db, join(f.dir, 'db.sqlite'))
-    for (const what of merged.skipped) log.info(`Pack ${f.ref.key}: not merged: ${what}`)
+    for (const what of merged.skipped) log.warning(`Pack ${f.ref.key}: not merged: ${what}`)
     return merged.pathsAdded
   } catch (e) {
     for (const n of moved.reverse()) await moveEntry(join(lay.storeDir, n), join(storeOf(f.dir), n))
     for (const n of displaced) await moveEntry(join(displacedDir, n), join(lay.storeDir, n))
     throw e
+  } finally {
+    db.close()
+  }
+}
+
+/**
+ * Makes sure the location has a database with every table the packs' rows need,
+ * made or migrated by the location's own Nix (`initDb`): a database we wrote
+ * ourselves would be some Nix version's idea of the schema, not this one's.
+ */
+export async function prepareDb(
+  lay: Layout,
+  fetched: readonly Fetched[],
+  initDb: (ca: boolean) => Promise<void>
+): Promise<void> {
+  if (fetched.length === 0) return
+  const ca = fetched.some(f => f.realisations)
+  if (existsSync(lay.dbFile) && !(ca && !hasTable(lay, 'Realisations'))) return
+  await initDb(ca)
+  if (!existsSync(lay.dbFile)) {
+    throw new CacheError(`nix-portable's Nix did not create its database at ${lay.dbFile}`)
+  }
+  if (ca && !hasTable(lay, 'Realisations')) {
+    throw new CacheError(
+      "the packs hold content-addressed outputs, but this nix-portable's Nix made no Realisations table (ca-derivations)"
+    )
+  }
+}
+
+function hasTable(lay: Layout, table: string): boolean {
+  const db = NixDb.open(lay.dbFile, { readonly: true })
+  try {
+    return db.hasTable(table)
   } finally {
     db.close()
   }

@@ -9,7 +9,7 @@ import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
 import { lockDir, waitNote, type CacheContext, type CacheState } from './context.js'
 import { fetchPacks, type Fetched } from './fetch.js'
-import { currentWatermark, placePack, repairLocal, validAmong } from './local-store.js'
+import { currentWatermark, placePack, prepareDb, repairLocal, validAmong } from './local-store.js'
 import { readManifest, type Manifest } from './manifest.js'
 
 export interface RestoreReport {
@@ -103,6 +103,17 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
     return miss()
   }
 
+  try {
+    // Only when the database is missing or lacks tables: then the phase shows
+    // the cost of nix-portable's first start in a new location.
+    await prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca)))
+  } catch (e) {
+    log.warning(
+      `The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`
+    )
+    await removeTree(backend.stageRoot)
+    return miss()
+  }
   let pathsRestored = 0
   await timed(phases, 'merge', async () => {
     for (const f of fetched) pathsRestored += await placePack(ctx.layout, f, log)

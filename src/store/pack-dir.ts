@@ -98,7 +98,15 @@ export function parsePackInfo(data: unknown): PackInfo {
  * pack.json, db.sqlite and the folders naming the same paths. Returns the paths
  * it references outside itself (to be valid before it is merged).
  */
-export async function checkPack(dir: string): Promise<{ info: PackInfo; external: string[] }> {
+export interface CheckedPack {
+  info: PackInfo
+  /** Paths it refers to outside itself. */
+  external: string[]
+  /** It carries Realisations rows (ca-derivations): the target needs those tables. */
+  realisations: boolean
+}
+
+export async function checkPack(dir: string): Promise<CheckedPack> {
   let raw: unknown
   try {
     raw = JSON.parse(await readFile(join(dir, 'pack.json'), 'utf8'))
@@ -134,7 +142,7 @@ export async function checkPack(dir: string): Promise<{ info: PackInfo; external
           .pluck()
           .all() as string[])
       : []
-    return { info, external }
+    return { info, external, realisations: db.hasRows('Realisations') }
   } finally {
     db.close()
   }
