@@ -1,6 +1,6 @@
 // NixDb: one Nix database (db.sqlite), opened only after it proved to be one.
 import type Database from 'better-sqlite3'
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { NixDbError } from './errors.js'
 import { connect, create } from './native.js'
