@@ -20,6 +20,8 @@ export interface Config {
   nixPortable: string
   nixPortableVersion: string
   runtime: Runtime
+  /** May lift AppArmor's restriction on user namespaces for the job (userns.ts). */
+  allowUserNamespaces: boolean
   save: boolean
   failOnCacheMiss: boolean
   workspace: string
@@ -41,6 +43,10 @@ export function parseConfig(input: InputGetter, env: NodeJS.ProcessEnv): Readonl
     nixPortable: get('nix-portable') ? absolute(get('nix-portable'), 'nix-portable') : '',
     nixPortableVersion: parseVersion(get('nix-portable-version') || 'v012'),
     runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix'] as const),
+    allowUserNamespaces: parseBool(
+      get('allow-user-namespaces') || 'false',
+      'allow-user-namespaces'
+    ),
     save: parseBool(get('save') || 'true', 'save'),
     failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
     workspace: env.GITHUB_WORKSPACE || process.cwd()

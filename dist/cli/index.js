@@ -39258,7 +39258,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9750);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5448);
 
 try {
     process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
@@ -39273,7 +39273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9750:
+/***/ 5448:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -40044,6 +40044,7 @@ function parseConfig(input, env) {
         nixPortable: get('nix-portable') ? absolute(get('nix-portable'), 'nix-portable') : '',
         nixPortableVersion: parseVersion(get('nix-portable-version') || 'v012'),
         runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix']),
+        allowUserNamespaces: parseBool(get('allow-user-namespaces') || 'false', 'allow-user-namespaces'),
         save: parseBool(get('save') || 'true', 'save'),
         failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
         workspace: env.GITHUB_WORKSPACE || process.cwd()
@@ -43481,6 +43482,141 @@ function runNixShell(o) {
 /** A key part for a nix-portable executable we did not download: a digest of its bytes. */
 async function executableId(path) {
     return `custom-${(await sha256(path)).slice(0, 12)}`;
+}
+
+;// CONCATENATED MODULE: ./src/exec.ts
+// Commands as argument arrays, never shell strings; failures carry their stderr.
+
+async function run(cmd, args, opts = {}) {
+    const r = await getExecOutput(cmd, args, {
+        silent: true,
+        ignoreReturnCode: true,
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.env ? { env: opts.env } : {})
+    });
+    if (r.exitCode !== 0) {
+        const detail = r.stderr.trim().split('\n').slice(-5).join('\n');
+        throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''} failed (exit ${r.exitCode}): ${detail}`);
+    }
+    return r.stdout;
+}
+
+;// CONCATENATED MODULE: ./src/nix-portable/userns.ts
+// Unprivileged user namespaces, which bwrap needs. Ubuntu 24.04 (GitHub's
+// ubuntu-latest) restricts them through AppArmor
+// (kernel.apparmor_restrict_unprivileged_userns = 1), so nix-portable falls back
+// to proot, which traps every system call of every Nix command. With the input
+// `allow-user-namespaces`, and only then, a runner that can sudo without a
+// password gets the restriction lifted for the job. A self-hosted runner
+// outlives the job, so there we only say what its admin could do.
+
+
+const SYSCTL = 'kernel.apparmor_restrict_unprivileged_userns';
+const SYSCTL_FILE = `/proc/sys/${SYSCTL.replace(/\./g, '/')}`;
+/** The cost the log names when proot has to stand in for bwrap. */
+const PROOT_COST = 'proot traps every system call: Nix commands run about 3x slower than under bwrap';
+/** What to do when a user namespace could not be made. Pure: unit-tested. */
+function planUserns(f) {
+    const setting = `${SYSCTL}=0`;
+    if (f.restricted !== '1') {
+        return {
+            action: 'none',
+            note: f.restricted === undefined
+                ? 'user namespaces are unavailable on this kernel (not an AppArmor restriction)'
+                : `user namespaces fail although ${SYSCTL} is 0 (a container or seccomp may forbid them)`
+        };
+    }
+    if (!f.allowed) {
+        return {
+            action: 'none',
+            note: `AppArmor restricts unprivileged user namespaces (${SYSCTL}=1). ` +
+                'Set `allow-user-namespaces: true` to lift it for the job on a GitHub-hosted runner.'
+        };
+    }
+    if (f.runnerEnvironment === 'self-hosted') {
+        return {
+            action: 'none',
+            note: '`allow-user-namespaces` is ignored on a self-hosted runner, which outlives the job: ' +
+                `its admin can run \`sysctl -w ${setting}\` (or add an AppArmor profile for bwrap).`
+        };
+    }
+    if (f.root)
+        return { action: 'lift', command: ['sysctl', '-w', setting], note: `sysctl -w ${setting}` };
+    if (f.sudo) {
+        return {
+            action: 'lift',
+            command: ['sudo', '-n', 'sysctl', '-w', setting],
+            note: `sudo sysctl -w ${setting}`
+        };
+    }
+    return {
+        action: 'none',
+        note: `\`allow-user-namespaces\` needs root or passwordless sudo to set ${setting}, and this user has neither`
+    };
+}
+/** The facts of this machine. */
+async function usernsFacts(allowed, env) {
+    const value = (await (0,promises_namespaceObject.readFile)(SYSCTL_FILE, 'utf8').catch(() => '')).trim();
+    const root = process.getuid?.() === 0;
+    const sudo = allowed &&
+        !root &&
+        (await run('sudo', ['-n', 'true']).then(() => true, () => false));
+    return {
+        allowed,
+        restricted: value === '0' || value === '1' ? value : undefined,
+        runnerEnvironment: env.RUNNER_ENVIRONMENT,
+        root,
+        sudo
+    };
+}
+function realHost(allowed, env = process.env) {
+    return {
+        usernsWork: () => run('unshare', ['--user', '--map-root-user', 'true']).then(() => true, () => false),
+        facts: () => usernsFacts(allowed, env),
+        exec: async ([cmd, ...args]) => {
+            await run(cmd, args);
+        }
+    };
+}
+
+;// CONCATENATED MODULE: ./src/nix-portable/runtime.ts
+// Choosing nix-portable's runtime. bwrap needs unprivileged user namespaces,
+// which Ubuntu 24.04 restricts (userns.ts); then only proot works, slowly.
+// nix-portable caches its automatic choice in conf/last_auto_runtime, and a stale
+// one breaks its fallback: clear it.
+
+
+
+
+/**
+ * An explicit runtime is taken as it is, without probing or touching the host.
+ * `auto`: nix-portable chooses when user namespaces work; otherwise, where the
+ * input allows it and AppArmor is the cause, the restriction is lifted for the
+ * job; failing that, proot, with its cost in the reason.
+ */
+async function chooseRuntime(runtime, location, host) {
+    if (runtime !== 'auto')
+        return { npRuntime: runtime, reason: `runtime: ${runtime} (input)` };
+    await (0,promises_namespaceObject.rm)((0,external_node_path_namespaceObject.join)(location, '.nix-portable', 'conf', 'last_auto_runtime'), { force: true });
+    if (await host.usernsWork()) {
+        return { reason: 'user namespaces work: nix-portable chooses its runtime (bwrap)' };
+    }
+    const plan = planUserns(await host.facts());
+    let why = plan.note;
+    if (plan.action === 'lift') {
+        const lifted = await host.exec(plan.command).then(() => host.usernsWork(), (e) => {
+            why = `\`${plan.note}\` failed: ${message(e)}`;
+            return false;
+        });
+        if (lifted) {
+            return {
+                reason: `lifted AppArmor's restriction on user namespaces for this job (${plan.note}): nix-portable chooses its runtime (bwrap)`
+            };
+        }
+        if (why === plan.note)
+            why = `\`${plan.note}\` did not make user namespaces work`;
+    }
+    return { npRuntime: 'proot', reason: `bwrap cannot run here, so proot: ${PROOT_COST}. ${why}` };
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-glob-options-helper.js
@@ -100141,23 +100277,6 @@ function saveCacheV2(paths_1, key_1, options_1) {
     });
 }
 //# sourceMappingURL=cache.js.map
-;// CONCATENATED MODULE: ./src/exec.ts
-// Commands as argument arrays, never shell strings; failures carry their stderr.
-
-async function run(cmd, args, opts = {}) {
-    const r = await getExecOutput(cmd, args, {
-        silent: true,
-        ignoreReturnCode: true,
-        ...(opts.cwd ? { cwd: opts.cwd } : {}),
-        ...(opts.env ? { env: opts.env } : {})
-    });
-    if (r.exitCode !== 0) {
-        const detail = r.stderr.trim().split('\n').slice(-5).join('\n');
-        throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''} failed (exit ${r.exitCode}): ${detail}`);
-    }
-    return r.stdout;
-}
-
 ;// CONCATENATED MODULE: ./src/db/errors.ts
 /** A database we refuse to open or merge; the message says which file and why. */
 class NixDbError extends Error {
@@ -101955,23 +102074,32 @@ const FLAGS = [
     'location',
     'nix-portable',
     'runtime',
+    'allow-user-namespaces',
     'save'
 ];
+/** Flags without a value. */
+const SWITCHES = ['verbose'];
 const USAGE = `usage: nix-store-cache <run|restore|save> --systemDependencies "hello cowsay" [--run "hello"]
   [--key K] [--restore-keys "prefix1\\nprefix2"] [--backend local|github] [--cache-dir DIR]
-  [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot] [--save true|false]`;
+  [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot]
+  [--allow-user-namespaces true|false] [--save true|false] [--verbose]`;
 function parseArgs(argv) {
     const [command, ...rest] = argv;
     if (!COMMANDS.includes(command)) {
         throw new InputError(`${command ? `unknown command \`${command}\`` : 'no command'}\n${USAGE}`);
     }
     const flags = new Map();
+    let verbose = false;
     for (let i = 0; i < rest.length; i++) {
         const arg = rest[i];
         const m = /^--([A-Za-z-]+)(?:=(.*))?$/s.exec(arg);
         if (!m)
             throw new InputError(`unexpected argument \`${arg}\`\n${USAGE}`);
         const name = m[1];
+        if (SWITCHES.includes(name) && m[2] === undefined) {
+            verbose = true;
+            continue;
+        }
         if (!FLAGS.includes(name))
             throw new InputError(`unknown flag \`--${name}\`\n${USAGE}`);
         const value = m[2] ?? rest[++i];
@@ -101979,7 +102107,52 @@ function parseArgs(argv) {
             throw new InputError(`flag \`--${name}\` needs a value`);
         flags.set(name, value);
     }
-    return { command: command, flags };
+    return { command: command, flags, verbose };
+}
+
+;// CONCATENATED MODULE: ./src/cli/debug-lines.ts
+// The @actions/* libraries report through core.debug, which writes `::debug::…`
+// workflow commands for the runner to hide, or show under step debug. A terminal
+// shows them raw. The CLI drops them unless --verbose, which prints them as
+// `debug: …`; inside GitHub Actions they pass as they are, so the runner still
+// decides.
+const PREFIX = '::debug::';
+/** `::debug::a%0Ab` lines -> `debug: a\nb` (verbose) or nothing; other text unchanged. */
+function rewriteDebugLines(text, verbose) {
+    if (!text.includes(PREFIX))
+        return text;
+    return text
+        .split(/(?<=\n)/)
+        .map(line => {
+        if (!line.startsWith(PREFIX))
+            return line;
+        if (!verbose)
+            return '';
+        const data = line
+            .slice(PREFIX.length)
+            .replace(/%0D/g, '\r')
+            .replace(/%0A/g, '\n')
+            .replace(/%25/g, '%');
+        return `debug: ${data}`;
+    })
+        .join('');
+}
+/** Routes this process's stdout through rewriteDebugLines (outside GitHub Actions). */
+function filterDebugOutput(verbose, env = process.env) {
+    if (env.GITHUB_ACTIONS === 'true')
+        return;
+    const stdout = process.stdout;
+    const write = stdout.write.bind(stdout);
+    stdout.write = ((chunk, ...rest) => {
+        if (typeof chunk !== 'string')
+            return write(chunk, ...rest);
+        const kept = rewriteDebugLines(chunk, verbose);
+        if (kept)
+            return write(kept, ...rest);
+        const callback = rest.find(r => typeof r === 'function');
+        callback?.();
+        return true;
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/cli/main.ts
@@ -101999,11 +102172,15 @@ function parseArgs(argv) {
 
 
 
-async function cliMain(argv, log = consoleLogger) {
+
+
+
+async function cliMain(argv, log = consoleLogger, debugOutput = filterDebugOutput) {
     let config;
     let command;
     try {
         const parsed = parseArgs(argv);
+        debugOutput(parsed.verbose);
         command = parsed.command;
         config = parseConfig(name => parsed.flags.get(name) ?? '', process.env);
         config = { ...config, nixPortable: config.nixPortable || (await findNixPortable()) };
@@ -102016,16 +102193,19 @@ async function cliMain(argv, log = consoleLogger) {
         console.error(`nix-store-cache: ${e.message}`);
         return 2;
     }
-    const ctx = await cacheContext(config, log);
     const stateFile = (0,external_node_path_namespaceObject.join)(config.location, '.nix-store-cache.state.json');
     if (command === 'run' || command === 'restore') {
+        const choice = await chooseRuntime(config.runtime, config.location, realHost(config.allowUserNamespaces));
+        log.info(`nix-portable: ${config.nixPortable}; ${choice.reason}`);
+        const runtime = choice.npRuntime ?? 'auto';
+        const ctx = await cacheContext(config, log, config.nixPortable, runtime);
         const r = await restoreSnapshot(ctx);
         log.info(restoreLine(r));
         if (command === 'restore') {
             await (0,promises_namespaceObject.writeFile)(stateFile, JSON.stringify(r.state));
             return 0;
         }
-        const code = await runNixShell({ ...config, command: config.run });
+        const code = await runNixShell({ ...config, runtime, command: config.run });
         if (code !== 0) {
             log.info(`the command exited with ${code}: not saving`);
             return code;
@@ -102034,7 +102214,7 @@ async function cliMain(argv, log = consoleLogger) {
             await save(ctx, r.state, log);
         return code;
     }
-    await save(ctx, await readState(stateFile), log);
+    await save(await cacheContext(config, log), await readState(stateFile), log);
     return 0;
 }
 async function save(ctx, state, log) {

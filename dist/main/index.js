@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9663:
+/***/ 8601:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -42511,6 +42511,7 @@ function parseConfig(input, env) {
         nixPortable: get('nix-portable') ? absolute(get('nix-portable'), 'nix-portable') : '',
         nixPortableVersion: parseVersion(get('nix-portable-version') || 'v012'),
         runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix']),
+        allowUserNamespaces: parseBool(get('allow-user-namespaces') || 'false', 'allow-user-namespaces'),
         save: parseBool(get('save') || 'true', 'save'),
         failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
         workspace: env.GITHUB_WORKSPACE || process.cwd()
@@ -43464,34 +43465,122 @@ async function run(cmd, args, opts = {}) {
     return r.stdout;
 }
 
+;// CONCATENATED MODULE: ./src/nix-portable/userns.ts
+// Unprivileged user namespaces, which bwrap needs. Ubuntu 24.04 (GitHub's
+// ubuntu-latest) restricts them through AppArmor
+// (kernel.apparmor_restrict_unprivileged_userns = 1), so nix-portable falls back
+// to proot, which traps every system call of every Nix command. With the input
+// `allow-user-namespaces`, and only then, a runner that can sudo without a
+// password gets the restriction lifted for the job. A self-hosted runner
+// outlives the job, so there we only say what its admin could do.
+
+
+const SYSCTL = 'kernel.apparmor_restrict_unprivileged_userns';
+const SYSCTL_FILE = `/proc/sys/${SYSCTL.replace(/\./g, '/')}`;
+/** The cost the log names when proot has to stand in for bwrap. */
+const PROOT_COST = 'proot traps every system call: Nix commands run about 3x slower than under bwrap';
+/** What to do when a user namespace could not be made. Pure: unit-tested. */
+function planUserns(f) {
+    const setting = `${SYSCTL}=0`;
+    if (f.restricted !== '1') {
+        return {
+            action: 'none',
+            note: f.restricted === undefined
+                ? 'user namespaces are unavailable on this kernel (not an AppArmor restriction)'
+                : `user namespaces fail although ${SYSCTL} is 0 (a container or seccomp may forbid them)`
+        };
+    }
+    if (!f.allowed) {
+        return {
+            action: 'none',
+            note: `AppArmor restricts unprivileged user namespaces (${SYSCTL}=1). ` +
+                'Set `allow-user-namespaces: true` to lift it for the job on a GitHub-hosted runner.'
+        };
+    }
+    if (f.runnerEnvironment === 'self-hosted') {
+        return {
+            action: 'none',
+            note: '`allow-user-namespaces` is ignored on a self-hosted runner, which outlives the job: ' +
+                `its admin can run \`sysctl -w ${setting}\` (or add an AppArmor profile for bwrap).`
+        };
+    }
+    if (f.root)
+        return { action: 'lift', command: ['sysctl', '-w', setting], note: `sysctl -w ${setting}` };
+    if (f.sudo) {
+        return {
+            action: 'lift',
+            command: ['sudo', '-n', 'sysctl', '-w', setting],
+            note: `sudo sysctl -w ${setting}`
+        };
+    }
+    return {
+        action: 'none',
+        note: `\`allow-user-namespaces\` needs root or passwordless sudo to set ${setting}, and this user has neither`
+    };
+}
+/** The facts of this machine. */
+async function usernsFacts(allowed, env) {
+    const value = (await (0,promises_namespaceObject.readFile)(SYSCTL_FILE, 'utf8').catch(() => '')).trim();
+    const root = process.getuid?.() === 0;
+    const sudo = allowed &&
+        !root &&
+        (await run('sudo', ['-n', 'true']).then(() => true, () => false));
+    return {
+        allowed,
+        restricted: value === '0' || value === '1' ? value : undefined,
+        runnerEnvironment: env.RUNNER_ENVIRONMENT,
+        root,
+        sudo
+    };
+}
+function realHost(allowed, env = process.env) {
+    return {
+        usernsWork: () => run('unshare', ['--user', '--map-root-user', 'true']).then(() => true, () => false),
+        facts: () => usernsFacts(allowed, env),
+        exec: async ([cmd, ...args]) => {
+            await run(cmd, args);
+        }
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/nix-portable/runtime.ts
 // Choosing nix-portable's runtime. bwrap needs unprivileged user namespaces,
-// which Ubuntu 24.04 restricts (kernel.apparmor_restrict_unprivileged_userns);
-// then only proot works. nix-portable caches its automatic choice in
-// conf/last_auto_runtime, and a stale one breaks its fallback: clear it.
+// which Ubuntu 24.04 restricts (userns.ts); then only proot works, slowly.
+// nix-portable caches its automatic choice in conf/last_auto_runtime, and a stale
+// one breaks its fallback: clear it.
 
 
 
-/** Whether this user can create a user namespace (what bwrap needs). */
-async function userNamespacesWork() {
-    try {
-        await run('unshare', ['--user', '--map-root-user', 'true']);
-        return true;
-    }
-    catch {
-        return false;
-    }
-}
-async function chooseRuntime(runtime, location, probe = userNamespacesWork) {
+
+/**
+ * An explicit runtime is taken as it is, without probing or touching the host.
+ * `auto`: nix-portable chooses when user namespaces work; otherwise, where the
+ * input allows it and AppArmor is the cause, the restriction is lifted for the
+ * job; failing that, proot, with its cost in the reason.
+ */
+async function chooseRuntime(runtime, location, host) {
     if (runtime !== 'auto')
         return { npRuntime: runtime, reason: `runtime: ${runtime} (input)` };
     await (0,promises_namespaceObject.rm)((0,external_node_path_namespaceObject.join)(location, '.nix-portable', 'conf', 'last_auto_runtime'), { force: true });
-    if (await probe())
-        return { reason: 'user namespaces work: nix-portable chooses its runtime' };
-    return {
-        npRuntime: 'proot',
-        reason: 'unprivileged user namespaces are restricted here, so bwrap cannot run: using proot (slower)'
-    };
+    if (await host.usernsWork()) {
+        return { reason: 'user namespaces work: nix-portable chooses its runtime (bwrap)' };
+    }
+    const plan = planUserns(await host.facts());
+    let why = plan.note;
+    if (plan.action === 'lift') {
+        const lifted = await host.exec(plan.command).then(() => host.usernsWork(), (e) => {
+            why = `\`${plan.note}\` failed: ${message(e)}`;
+            return false;
+        });
+        if (lifted) {
+            return {
+                reason: `lifted AppArmor's restriction on user namespaces for this job (${plan.note}): nix-portable chooses its runtime (bwrap)`
+            };
+        }
+        if (why === plan.note)
+            why = `\`${plan.note}\` did not make user namespaces work`;
+    }
+    return { npRuntime: 'proot', reason: `bwrap cannot run here, so proot: ${PROOT_COST}. ${why}` };
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-glob-options-helper.js
@@ -101944,6 +102033,7 @@ async function loadState(mode) {
 
 
 
+
 async function mainRun(mode) {
     try {
         const config = parseConfig(name => getInput(name), process.env);
@@ -101989,7 +102079,7 @@ async function mainRun(mode) {
 async function setUp(config) {
     const path = config.nixPortable ||
         (await installNixPortable({ version: config.nixPortableVersion, info: info }));
-    const choice = await chooseRuntime(config.runtime, config.location);
+    const choice = await chooseRuntime(config.runtime, config.location, realHost(config.allowUserNamespaces));
     info(`nix-portable: ${path}; ${choice.reason}`);
     addPath((0,external_node_path_namespaceObject.dirname)(path));
     exportVariable('NP_LOCATION', config.location);
@@ -102010,7 +102100,7 @@ async function setUp(config) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9663);
+/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8601);
 
 await (0,_action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .mainRun */ .h)('main');
 

@@ -42509,6 +42509,7 @@ function parseConfig(input, env) {
         nixPortable: get('nix-portable') ? absolute(get('nix-portable'), 'nix-portable') : '',
         nixPortableVersion: parseVersion(get('nix-portable-version') || 'v012'),
         runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix']),
+        allowUserNamespaces: parseBool(get('allow-user-namespaces') || 'false', 'allow-user-namespaces'),
         save: parseBool(get('save') || 'true', 'save'),
         failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
         workspace: env.GITHUB_WORKSPACE || process.cwd()

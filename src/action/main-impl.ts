@@ -11,6 +11,7 @@ import { depsPrefix } from '../keys.js'
 import { installNixPortable, nixArch } from '../nix-portable/install.js'
 import { runNixShell } from '../nix-portable/run.js'
 import { chooseRuntime } from '../nix-portable/runtime.js'
+import { realHost } from '../nix-portable/userns.js'
 import { cacheContext } from '../pipeline.js'
 import { coreLogger, restoreOutputs, restoreRows, writeSummary } from '../report.js'
 import { restoreLine } from '../report-text.js'
@@ -71,7 +72,11 @@ async function setUp(config: Config): Promise<NixPortableSetup> {
   const path =
     config.nixPortable ||
     (await installNixPortable({ version: config.nixPortableVersion, info: core.info }))
-  const choice = await chooseRuntime(config.runtime, config.location)
+  const choice = await chooseRuntime(
+    config.runtime,
+    config.location,
+    realHost(config.allowUserNamespaces)
+  )
   core.info(`nix-portable: ${path}; ${choice.reason}`)
   core.addPath(dirname(path))
   core.exportVariable('NP_LOCATION', config.location)

@@ -15,16 +15,23 @@ export const FLAGS = [
   'location',
   'nix-portable',
   'runtime',
+  'allow-user-namespaces',
   'save'
 ] as const
 
+/** Flags without a value. */
+export const SWITCHES = ['verbose'] as const
+
 export const USAGE = `usage: nix-store-cache <run|restore|save> --systemDependencies "hello cowsay" [--run "hello"]
   [--key K] [--restore-keys "prefix1\\nprefix2"] [--backend local|github] [--cache-dir DIR]
-  [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot] [--save true|false]`
+  [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot]
+  [--allow-user-namespaces true|false] [--save true|false] [--verbose]`
 
 export interface ParsedArgs {
   command: Command
   flags: Map<string, string>
+  /** --verbose: the libraries' debug lines too. */
+  verbose: boolean
 }
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
@@ -33,16 +40,21 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     throw new InputError(`${command ? `unknown command \`${command}\`` : 'no command'}\n${USAGE}`)
   }
   const flags = new Map<string, string>()
+  let verbose = false
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!
     const m = /^--([A-Za-z-]+)(?:=(.*))?$/s.exec(arg)
     if (!m) throw new InputError(`unexpected argument \`${arg}\`\n${USAGE}`)
     const name = m[1]!
+    if ((SWITCHES as readonly string[]).includes(name) && m[2] === undefined) {
+      verbose = true
+      continue
+    }
     if (!(FLAGS as readonly string[]).includes(name))
       throw new InputError(`unknown flag \`--${name}\`\n${USAGE}`)
     const value = m[2] ?? rest[++i]
     if (value === undefined) throw new InputError(`flag \`--${name}\` needs a value`)
     flags.set(name, value)
   }
-  return { command: command as Command, flags }
+  return { command: command as Command, flags, verbose }
 }

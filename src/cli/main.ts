@@ -8,21 +8,26 @@ import { parseConfig, type Config } from '../config.js'
 import { InputError, message } from '../errors.js'
 import { consoleLogger, type Logger } from '../log.js'
 import { runNixShell } from '../nix-portable/run.js'
+import { chooseRuntime } from '../nix-portable/runtime.js'
+import { realHost } from '../nix-portable/userns.js'
 import { cacheContext } from '../pipeline.js'
 import { restoreLine, saveLine } from '../report-text.js'
 import { parseState, type CacheContext, type CacheState } from '../snapshot/context.js'
 import { restoreSnapshot } from '../snapshot/restore.js'
 import { saveSnapshot } from '../snapshot/save.js'
 import { parseArgs } from './args.js'
+import { filterDebugOutput } from './debug-lines.js'
 
 export async function cliMain(
   argv: readonly string[],
-  log: Logger = consoleLogger
+  log: Logger = consoleLogger,
+  debugOutput: (verbose: boolean) => void = filterDebugOutput
 ): Promise<number> {
   let config: Readonly<Config>
   let command: string
   try {
     const parsed = parseArgs(argv)
+    debugOutput(parsed.verbose)
     command = parsed.command
     config = parseConfig(name => parsed.flags.get(name) ?? '', process.env)
     config = { ...config, nixPortable: config.nixPortable || (await findNixPortable()) }
@@ -33,17 +38,24 @@ export async function cliMain(
     console.error(`nix-store-cache: ${e.message}`)
     return 2
   }
-  const ctx = await cacheContext(config, log)
   const stateFile = join(config.location, '.nix-store-cache.state.json')
 
   if (command === 'run' || command === 'restore') {
+    const choice = await chooseRuntime(
+      config.runtime,
+      config.location,
+      realHost(config.allowUserNamespaces)
+    )
+    log.info(`nix-portable: ${config.nixPortable}; ${choice.reason}`)
+    const runtime = choice.npRuntime ?? 'auto'
+    const ctx = await cacheContext(config, log, config.nixPortable, runtime)
     const r = await restoreSnapshot(ctx)
     log.info(restoreLine(r))
     if (command === 'restore') {
       await writeFile(stateFile, JSON.stringify(r.state))
       return 0
     }
-    const code = await runNixShell({ ...config, command: config.run })
+    const code = await runNixShell({ ...config, runtime, command: config.run })
     if (code !== 0) {
       log.info(`the command exited with ${code}: not saving`)
       return code
@@ -51,7 +63,7 @@ export async function cliMain(
     if (config.save) await save(ctx, r.state, log)
     return code
   }
-  await save(ctx, await readState(stateFile), log)
+  await save(await cacheContext(config, log), await readState(stateFile), log)
   return 0
 }
 

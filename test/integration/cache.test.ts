@@ -203,9 +203,14 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(c.code, c.stderr).toBe(0)
     expect(c.stdout).toMatch(/Hello, world!/)
     expect(c.stdout).toMatch(/Saved pack/)
+    // The libraries' debug lines only with --verbose (the github backend has many).
+    expect(c.stdout).not.toContain('::debug::')
     const warm = await world(true)
-    const w = await cli(warm, 'run', { ...opts(), ...key, run: 'cowsay hi' }, service?.env)
+    const o = { ...opts(), ...key, run: 'cowsay hi', verbose: true }
+    const w = await cli(warm, 'run', o, service?.env)
     expect(w.code, w.stderr).toBe(0)
+    expect(w.stdout).not.toContain('::debug::')
+    if (backend === 'github') expect(w.stdout).toMatch(/^debug: /m)
     expect(w.stdout).toMatch(/restore: hit/)
     expect(countBuilds(w.stderr)).toBe(0)
     expect(w.stdout).toMatch(/Nothing new/)

@@ -31,6 +31,8 @@ export interface JobOptions {
   backend: 'local' | 'github'
   cacheDir: string
   key?: string
+  /** The CLI's --verbose. */
+  verbose?: boolean
 }
 
 export class RecordingLogger implements Logger {
@@ -122,6 +124,7 @@ export function cli(
   }
   const args = [entry, command]
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) args.push(`--${k}`, v)
+  if (o.verbose) args.push('--verbose')
   return runIn(world, node, args, { GITHUB_WORKSPACE: world.workspace, ...extraEnv })
 }
 
