@@ -4,6 +4,12 @@ import { homedir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { InputError } from './errors.js'
 import { parseDependencies, parseRestoreKeys } from './keys.js'
+import {
+  parsePublicKey,
+  parseSecretKey,
+  type SigningKey,
+  type TrustedKey
+} from './trust/signatures.js'
 
 export type BackendName = 'local' | 'github'
 export type Runtime = 'auto' | 'bwrap' | 'proot' | 'nix'
@@ -23,6 +29,10 @@ export interface Config {
   /** May lift AppArmor's restriction on user namespaces for the job (userns.ts). */
   allowUserNamespaces: boolean
   save: boolean
+  /** Saves sign every path with it (input `signing-key`). */
+  signingKey?: SigningKey
+  /** Restores register only paths signed by one of these (input `trusted-public-keys`). */
+  trustedKeys: readonly TrustedKey[]
   failOnCacheMiss: boolean
   workspace: string
 }
@@ -48,10 +58,41 @@ export function parseConfig(input: InputGetter, env: NodeJS.ProcessEnv): Readonl
       'allow-user-namespaces'
     ),
     save: parseBool(get('save') || 'true', 'save'),
+    trustedKeys: parseTrustedKeys(get('trusted-public-keys')),
     failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
     workspace: env.GITHUB_WORKSPACE || process.cwd()
   }
+  const signingKey = get('signing-key')
+  if (signingKey) config.signingKey = parseSigningKey(signingKey)
   return Object.freeze(config)
+}
+
+/** Never echoes the value: it is a secret. */
+function parseSigningKey(value: string): SigningKey {
+  const key = parseSecretKey(value)
+  if (!key) {
+    throw new InputError(
+      'Input `signing-key` is not a Nix secret key: pass the whole content of the file ' +
+        '`nix-store --generate-binary-cache-key NAME secret.key public.key` writes (`NAME:base64`), from a secret'
+    )
+  }
+  return key
+}
+
+function parseTrustedKeys(value: string): TrustedKey[] {
+  return value
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(k => {
+      const key = parsePublicKey(k)
+      if (!key) {
+        throw new InputError(
+          `Input \`trusted-public-keys\`: \`${k.slice(0, 100)}\` is not a Nix public key ` +
+            '(`NAME:base64` of 32 bytes, as in public.key or nix.conf)'
+        )
+      }
+      return key
+    })
 }
 
 function parseBackend(value: string, env: NodeJS.ProcessEnv): BackendName {

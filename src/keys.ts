@@ -1,9 +1,9 @@
-// Cache keys: nix-store-cache-v1-<os>-<arch>-<nix-portable>-<deps hash>-<snapshot hash>.
+// Cache keys: nix-store-cache-v1-<os>-<arch>-<nix-portable>-<deps hash>-<snapshot hash>-<unique>.
 // Restore looks up the deps prefix (newest snapshot for exactly these
 // dependencies), then the user's restore keys, then the nix-portable prefix (the
 // closest snapshot of any dependency set), so a job with new dependencies still
 // starts from what exists and uploads only what it added.
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { InputError } from './errors.js'
 
 export const KEY_VERSION = 'nix-store-cache-v1'
@@ -61,9 +61,26 @@ export function depsPrefix(ctx: KeyContext): string {
   return `${platformPrefix(ctx)}${digest(material)}-`
 }
 
-/** A snapshot's key: its dependency prefix and a digest of the packs it lists. */
+/**
+ * A snapshot's key: its dependency prefix, a digest of the packs it lists, and a
+ * part of its own. Every save writes a new snapshot (they are small, and only
+ * written when something changed), so one that arrived broken, which keys being
+ * immutable could never replace, is simply superseded by the next, newer one.
+ */
 export function snapshotKey(ctx: KeyContext, packKeys: readonly string[]): string {
-  return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}`)
+  return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}-${uniquePart()}`)
+}
+
+/**
+ * A key for a pack whose own key holds a broken entry on a backend that cannot
+ * overwrite (the Actions cache): the same paths under a key nobody has used.
+ */
+export function healedPackKey(key: string): string {
+  return checkKey(`${key}-${uniquePart()}`)
+}
+
+function uniquePart(): string {
+  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
 }
 
 /** A pack's key comes from its sorted path list: the same paths saved twice are one entry. */

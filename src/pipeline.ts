@@ -38,6 +38,10 @@ export async function cacheContext(
     layout: layout(config.location),
     backend: createBackend(config),
     log,
-    initDb: ca => initStoreDb(np, ca)
+    initDb: ca => initStoreDb(np, ca),
+    trust: {
+      trusted: config.trustedKeys,
+      ...(config.signingKey ? { signingKey: config.signingKey } : {})
+    }
   }
 }

@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8910:
+/***/ 9060:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -42414,7 +42414,7 @@ function message(e) {
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
 ;// CONCATENATED MODULE: ./src/keys.ts
-// Cache keys: nix-store-cache-v1-<os>-<arch>-<nix-portable>-<deps hash>-<snapshot hash>.
+// Cache keys: nix-store-cache-v1-<os>-<arch>-<nix-portable>-<deps hash>-<snapshot hash>-<unique>.
 // Restore looks up the deps prefix (newest snapshot for exactly these
 // dependencies), then the user's restore keys, then the nix-portable prefix (the
 // closest snapshot of any dependency set), so a job with new dependencies still
@@ -42455,9 +42455,24 @@ function depsPrefix(ctx) {
     const material = `${ctx.dependencies.join(' ')}\n${ctx.userKey}`;
     return `${platformPrefix(ctx)}${digest(material)}-`;
 }
-/** A snapshot's key: its dependency prefix and a digest of the packs it lists. */
+/**
+ * A snapshot's key: its dependency prefix, a digest of the packs it lists, and a
+ * part of its own. Every save writes a new snapshot (they are small, and only
+ * written when something changed), so one that arrived broken, which keys being
+ * immutable could never replace, is simply superseded by the next, newer one.
+ */
 function snapshotKey(ctx, packKeys) {
-    return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}`);
+    return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}-${uniquePart()}`);
+}
+/**
+ * A key for a pack whose own key holds a broken entry on a backend that cannot
+ * overwrite (the Actions cache): the same paths under a key nobody has used.
+ */
+function healedPackKey(key) {
+    return checkKey(`${key}-${uniquePart()}`);
+}
+function uniquePart() {
+    return `${Date.now().toString(36)}${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
 }
 /** A pack's key comes from its sorted path list: the same paths saved twice are one entry. */
 function packKey(ctx, paths) {
@@ -42488,9 +42503,218 @@ function checkKey(key) {
     return key;
 }
 
+;// CONCATENATED MODULE: ./src/trust/nar.ts
+function narHashSync(root, fs, crypto) {
+    const hash = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const zeros = Buffer.alloc(8);
+    const len = Buffer.alloc(8);
+    let size = 0;
+    const raw = (b) => {
+        hash.update(b);
+        size += b.length;
+    };
+    const header = (n) => {
+        len.writeBigUInt64LE(BigInt(n));
+        raw(len);
+    };
+    const pad = (n) => {
+        if (n % 8 !== 0)
+            raw(zeros.subarray(0, 8 - (n % 8)));
+    };
+    const str = (s) => {
+        const b = typeof s === 'string' ? Buffer.from(s) : s;
+        header(b.length);
+        raw(b);
+        pad(b.length);
+    };
+    const file = (path, length) => {
+        header(length);
+        const fd = fs.openSync(path, 'r');
+        try {
+            let left = length;
+            while (left > 0) {
+                const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), null);
+                if (n === 0)
+                    throw new Error(`${path} shrank while it was read`);
+                raw(buf.subarray(0, n));
+                left -= n;
+            }
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+        pad(length);
+    };
+    const node = (path) => {
+        const st = fs.lstatSync(path);
+        str('(');
+        str('type');
+        if (st.isSymbolicLink()) {
+            str('symlink');
+            str('target');
+            str(fs.readlinkSync(path, { encoding: 'buffer' }));
+        }
+        else if (st.isFile()) {
+            str('regular');
+            if (st.mode & 0o100) {
+                str('executable');
+                str('');
+            }
+            str('contents');
+            file(path, st.size);
+        }
+        else if (st.isDirectory()) {
+            str('directory');
+            const names = fs.readdirSync(path, { encoding: 'buffer' }).sort(Buffer.compare);
+            for (const name of names) {
+                str('entry');
+                str('(');
+                str('name');
+                str(name);
+                str('node');
+                node(`${path}/${name.toString()}`);
+                str(')');
+            }
+        }
+        else {
+            throw new Error(`${path} is neither a file, a directory nor a symbolic link`);
+        }
+        str(')');
+    };
+    str('nix-archive-1');
+    node(root);
+    return { hex: hash.digest('hex'), size };
+}
+const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+/** Nix's own base32 (printHash32): what narinfo files and signatures use. */
+function toNix32(bytes) {
+    const n = Math.floor((bytes.length * 8 - 1) / 5) + 1;
+    let out = '';
+    for (let k = n - 1; k >= 0; k--) {
+        const b = k * 5;
+        const i = Math.floor(b / 8);
+        const j = b % 8;
+        const c = (bytes[i] >> j) | (i + 1 < bytes.length ? bytes[i + 1] << (8 - j) : 0);
+        out += NIX32[c & 0x1f];
+    }
+    return out;
+}
+/** The inverse of toNix32, for a 32-byte sha256; undefined when malformed. */
+function fromNix32(s) {
+    if (s.length !== 52)
+        return undefined;
+    const bytes = Buffer.alloc(32);
+    for (let k = 0; k < s.length; k++) {
+        const digit = NIX32.indexOf(s[s.length - 1 - k]);
+        if (digit < 0)
+            return undefined;
+        const b = k * 5;
+        const i = Math.floor(b / 8);
+        const j = b % 8;
+        bytes[i] = bytes[i] | ((digit << j) & 0xff);
+        if (i + 1 < 32)
+            bytes[i + 1] = bytes[i + 1] | (digit >> (8 - j));
+        else if (digit >> (8 - j) !== 0)
+            return undefined;
+    }
+    return bytes;
+}
+/**
+ * A ValidPaths.hash value (`sha256:<hex>`, or `sha256:<nix32>` as some tools
+ * write it) as raw bytes; undefined when it is neither.
+ */
+function parseNarHash(value) {
+    const m = /^sha256:([0-9a-f]{64}|[0-9a-z]{52})$/.exec(value);
+    if (!m)
+        return undefined;
+    return m[1].length === 64 ? Buffer.from(m[1], 'hex') : fromNix32(m[1]);
+}
+
+;// CONCATENATED MODULE: ./src/trust/signatures.ts
+// Signatures in Nix's own format, so that Nix itself can check them: keys as
+// `nix-store --generate-binary-cache-key` writes them (`name:base64`; a secret
+// key is the 32-byte seed followed by the 32-byte public key), signatures
+// `name:base64(ed25519(fingerprint))` in ValidPaths.sigs, space-separated, over
+// the fingerprint Nix uses for narinfo signatures:
+//   1;<path>;sha256:<nix32 narHash>;<narSize>;<sorted references, comma-separated>
+
+
+const b64url = (b) => b.toString('base64url');
+function splitKey(text, bytes) {
+    const m = /^([A-Za-z0-9._+-]+):([A-Za-z0-9+/]+={0,2})$/.exec(text.trim());
+    if (!m)
+        return undefined;
+    const raw = Buffer.from(m[2], 'base64');
+    return raw.length === bytes ? { name: m[1], raw } : undefined;
+}
+/** A secret key; undefined when `text` is not one (the caller names the input). */
+function parseSecretKey(text) {
+    const k = splitKey(text, 64);
+    if (!k)
+        return undefined;
+    const [seed, pub] = [k.raw.subarray(0, 32), k.raw.subarray(32)];
+    const key = (0,external_node_crypto_.createPrivateKey)({
+        key: { kty: 'OKP', crv: 'Ed25519', d: b64url(seed), x: b64url(pub) },
+        format: 'jwk'
+    });
+    // The public half must be the seed's: a key pasted wrong would sign with one
+    // key while claiming another.
+    const derived = (0,external_node_crypto_.createPublicKey)(key).export({ format: 'jwk' }).x;
+    return derived === b64url(pub) ? { name: k.name, key } : undefined;
+}
+function parsePublicKey(text) {
+    const k = splitKey(text, 32);
+    if (!k)
+        return undefined;
+    return {
+        name: k.name,
+        key: (0,external_node_crypto_.createPublicKey)({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(k.raw) }, format: 'jwk' })
+    };
+}
+/** The fingerprint Nix signs; undefined when the row cannot have one (no size, bad hash). */
+function fingerprint(row) {
+    const hash = parseNarHash(row.hash);
+    if (!hash || !(row.narSize > 0))
+        return undefined;
+    const refs = [...row.references].sort().join(',');
+    return `1;${row.path};sha256:${toNix32(hash)};${row.narSize};${refs}`;
+}
+/** `name:base64sig`, for ValidPaths.sigs. */
+function signRow(row, k) {
+    const fp = fingerprint(row);
+    if (fp === undefined)
+        throw new Error(`cannot sign ${row.path}: its row has no NAR hash or size`);
+    return `${k.name}:${(0,external_node_crypto_.sign)(null, Buffer.from(fp), k.key).toString('base64')}`;
+}
+/** Whether one of `sigs` (ValidPaths.sigs) is a valid signature of `row` by a trusted key. */
+function signatures_hasTrustedSignature(row, sigs, trusted) {
+    const fp = fingerprint(row);
+    if (fp === undefined || !sigs)
+        return false;
+    for (const s of sigs.split(/\s+/).filter(Boolean)) {
+        const colon = s.indexOf(':');
+        const name = s.slice(0, colon);
+        const sig = Buffer.from(s.slice(colon + 1), 'base64');
+        if (colon <= 0 || sig.length !== 64)
+            continue;
+        for (const t of trusted) {
+            if (t.name === name && verify(null, Buffer.from(fp), t.key, sig))
+                return true;
+        }
+    }
+    return false;
+}
+/** Adds (or replaces) the signature by `k.name` in a sigs value. */
+function withSignature(sigs, signature, keyName) {
+    const others = (sigs ?? '').split(/\s+/).filter(s => s && !s.startsWith(`${keyName}:`));
+    return [...others, signature].join(' ');
+}
+
 ;// CONCATENATED MODULE: ./src/config.ts
 // Inputs -> one typed, validated, read-only Config. The action reads inputs with
 // core.getInput, the CLI from its flags: both pass a getter with the same names.
+
 
 
 
@@ -42511,10 +42735,36 @@ function parseConfig(input, env) {
         runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix']),
         allowUserNamespaces: parseBool(get('allow-user-namespaces') || 'false', 'allow-user-namespaces'),
         save: parseBool(get('save') || 'true', 'save'),
+        trustedKeys: parseTrustedKeys(get('trusted-public-keys')),
         failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
         workspace: env.GITHUB_WORKSPACE || process.cwd()
     };
+    const signingKey = get('signing-key');
+    if (signingKey)
+        config.signingKey = parseSigningKey(signingKey);
     return Object.freeze(config);
+}
+/** Never echoes the value: it is a secret. */
+function parseSigningKey(value) {
+    const key = parseSecretKey(value);
+    if (!key) {
+        throw new InputError('Input `signing-key` is not a Nix secret key: pass the whole content of the file ' +
+            '`nix-store --generate-binary-cache-key NAME secret.key public.key` writes (`NAME:base64`), from a secret');
+    }
+    return key;
+}
+function parseTrustedKeys(value) {
+    return value
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(k => {
+        const key = parsePublicKey(k);
+        if (!key) {
+            throw new InputError(`Input \`trusted-public-keys\`: \`${k.slice(0, 100)}\` is not a Nix public key ` +
+                '(`NAME:base64` of 32 bytes, as in public.key or nix.conf)');
+        }
+        return key;
+    });
 }
 function parseBackend(value, env) {
     const v = oneOf(value, 'backend', ['auto', 'local', 'github']);
@@ -42545,6 +42795,18 @@ function absolute(path, name) {
     if (path.includes('\n'))
         throw new InputError(`Input \`${name}\`: a path cannot contain a newline`);
     return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.resolve)(path);
+}
+
+;// CONCATENATED MODULE: ./src/action/inputs.ts
+// The action's inputs, read once: the signing key is masked in every log line
+// before anything could print it.
+
+
+function readConfig() {
+    const secret = getInput('signing-key').trim();
+    if (secret)
+        core_setSecret(secret);
+    return parseConfig(name => getInput(name), process.env);
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@actions/glob/lib/internal-glob-options-helper.js
@@ -99505,7 +99767,9 @@ class nixdb_NixDb {
      */
     static create(file, opts = {}) {
         const sql = native_create(file);
-        sql.pragma('journal_mode = truncate');
+        // A file being built: its journal in memory, so no -journal file ever sits
+        // beside it (a pack holds exactly pack.json, db.sqlite and store/).
+        sql.pragma('journal_mode = memory');
         sql.exec(NIX_SCHEMA);
         if (opts.ca)
             sql.exec(CA_SCHEMA);
@@ -99537,6 +99801,30 @@ class nixdb_NixDb {
         if (!this.hasTable(table))
             return false;
         return this.sql.prepare(`SELECT 1 FROM main."${table}" LIMIT 1`).get() !== undefined;
+    }
+    /** The rows of `paths` (every row when undefined), with their references. */
+    rows(paths) {
+        const external = this.hasTable('ExternalRefs')
+            ? 'UNION SELECT e.path FROM ExternalRefs e WHERE e.referrer = v.id'
+            : '';
+        const rows = this.sql
+            .prepare(`SELECT v.path, v.hash, coalesce(v.narSize, 0) AS narSize, v.sigs,
+           (SELECT json_group_array(p) FROM (
+              SELECT w.path AS p FROM Refs r JOIN ValidPaths w ON w.id = r.reference
+              WHERE r.referrer = v.id ${external} ORDER BY 1)) AS refs
+         FROM ValidPaths v
+         WHERE @paths IS NULL OR v.path IN (SELECT value FROM json_each(@paths))
+         ORDER BY v.path`)
+            .all({ paths: paths ? JSON.stringify(paths) : null });
+        return rows.map(({ refs, ...r }) => ({ ...r, references: JSON.parse(refs) }));
+    }
+    /** Sets ValidPaths.sigs of each path, in one transaction. */
+    setSigs(sigs) {
+        const stmt = this.sql.prepare('UPDATE ValidPaths SET sigs = ? WHERE path = ?');
+        this.sql.transaction(() => {
+            for (const [path, value] of sigs)
+                stmt.run(value, path);
+        })();
     }
     count() {
         return this.sql.prepare('SELECT count(*) FROM ValidPaths').pluck().get();
@@ -99982,6 +100270,8 @@ async function linkOrCopy(sources, dest) {
 
 
 const PACK_FORMAT = 1;
+/** What a pack holds, and nothing else. */
+const PACK_ENTRIES = (/* unused pure expression or super */ null && (['db.sqlite', 'pack.json', 'store']));
 class BadPackError extends (/* unused pure expression or super */ null && (Error)) {
     name = 'BadPackError';
 }
@@ -100043,6 +100333,10 @@ async function checkPack(dir) {
         throw new BadPackError(`pack.json is missing or not JSON (${e.message})`);
     }
     const info = parsePackInfo(raw);
+    const extra = (await readdir(dir)).filter(n => !PACK_ENTRIES.includes(n));
+    if (extra.length > 0) {
+        throw new BadPackError(`it holds ${extra.slice(0, 3).join(', ')} besides ${PACK_ENTRIES.join(', ')}`);
+    }
     const names = (await readdir(storeOf(dir)).catch(() => [])).sort();
     for (const n of names)
         if (!isStoreName(n))
@@ -100105,6 +100399,8 @@ class GithubBackend {
     workspace;
     waitMs;
     name = 'github';
+    /** Entries are immutable; deleting one needs a token (REST API). */
+    canReplace = false;
     stageRoot;
     constructor(workspace, 
     /** Test seam: how long to wait for a pack another job is uploading. */
@@ -100247,6 +100543,7 @@ class LocalBackend {
     cacheDir;
     stageRoot;
     name = 'local';
+    canReplace = true;
     entryDir;
     constructor(cacheDir, stageRoot) {
         this.cacheDir = cacheDir;
@@ -100270,9 +100567,9 @@ class LocalBackend {
         await exec_run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir]);
         return key;
     }
-    async save(dir, key, trees) {
+    async save(dir, key, trees, o = {}) {
         const final = this.file(key);
-        if (await local_exists(final))
+        if (!o.replace && (await local_exists(final)))
             return { result: 'exists' };
         await (0,promises_namespaceObject.mkdir)(this.cacheDir, { recursive: true });
         const tmp = (0,external_node_path_namespaceObject.join)(this.cacheDir, `.${key}.${process.pid}.${(0,external_node_crypto_.randomBytes)(4).toString('hex')}.tmp`);
@@ -100289,7 +100586,11 @@ class LocalBackend {
             ]);
             const bytes = (await (0,promises_namespaceObject.stat)(tmp)).size;
             try {
-                await (0,promises_namespaceObject.link)(tmp, final);
+                // rename replaces atomically; link never replaces (keys are immutable).
+                if (o.replace)
+                    await (0,promises_namespaceObject.rename)(tmp, final);
+                else
+                    await (0,promises_namespaceObject.link)(tmp, final);
             }
             catch (e) {
                 if (e.code === 'EEXIST')
@@ -101306,7 +101607,11 @@ async function cacheContext(config, log, nixPortable = config.nixPortable, runti
         layout: layout(config.location),
         backend: createBackend(config),
         log,
-        initDb: ca => initStoreDb(np, ca)
+        initDb: ca => initStoreDb(np, ca),
+        trust: {
+            trusted: config.trustedKeys,
+            ...(config.signingKey ? { signingKey: config.signingKey } : {})
+        }
     };
 }
 
@@ -101492,6 +101797,8 @@ function parseState(data) {
         state.matchedKey = o.matchedKey;
     if (typeof o.restoredPacks === 'number')
         state.restoredPacks = o.restoredPacks;
+    if (Array.isArray(o.broken))
+        state.broken = o.broken.filter(k => typeof k === 'string');
     if (o.manifest !== undefined)
         state.manifest = parseManifest(o.manifest);
     return state;
@@ -101513,11 +101820,111 @@ async function timed(phases, name, f) {
     }
 }
 
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
+;// CONCATENATED MODULE: ./src/trust/nar-pool.ts
+// NAR hashes of many store paths on every core: one worker thread per core, each
+// hashing whole paths, largest first. The workers run narHashSync's own source
+// (an eval'd script), so the bundles need no separate worker file.
+
+
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads')
+const fs = require('node:fs')
+const crypto = require('node:crypto')
+const narHashSync = ${narHashSync.toString()}
+parentPort.on('message', ({ id, path }) => {
+  try {
+    parentPort.postMessage({ id, digest: narHashSync(path, fs, crypto) })
+  } catch (e) {
+    parentPort.postMessage({ id, error: e instanceof Error ? e.message : String(e) })
+  }
+})`;
+/** NAR digests of `jobs`, in their order; a path that cannot be read gets an Error. */
+async function narHashes(jobs, width = (0,external_node_os_namespaceObject.availableParallelism)()) {
+    const results = new Array(jobs.length);
+    if (jobs.length === 0)
+        return results;
+    const order = jobs.map((j, i) => ({ ...j, i })).sort((a, b) => b.weight - a.weight);
+    const workers = Array.from({ length: Math.max(1, Math.min(width, jobs.length)) }, () => new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true }));
+    let next = 0;
+    try {
+        await Promise.all(workers.map(w => new Promise((resolve, reject) => {
+            const feed = () => {
+                const job = order[next++];
+                if (!job)
+                    return resolve();
+                w.postMessage({ id: job.i, path: job.path });
+            };
+            w.on('message', (r) => {
+                results[r.id] = r.digest ?? new Error(r.error ?? 'unknown error');
+                feed();
+            });
+            w.on('error', reject);
+            feed();
+        })));
+    }
+    finally {
+        await Promise.all(workers.map(w => w.terminate()));
+    }
+    return results;
+}
+
+;// CONCATENATED MODULE: ./src/trust/verify.ts
+// Whether a restored pack's paths can be registered: each path's files must
+// serialise to the NAR hash and size its row claims, and, when trusted keys are
+// given, its row must carry a signature by one of them. Nothing is registered
+// before this says yes.
+
+
+
+
+
+/** Why `rows` (folders in `storeDir`) cannot be trusted, or undefined when they can. */
+async function untrusted(storeDir, rows, trusted) {
+    if (trusted.length > 0) {
+        const unsigned = rows.find(r => !hasTrustedSignature(r, r.sigs, trusted));
+        if (unsigned) {
+            return `${unsigned.path} is not signed by a trusted key (${trusted.map(t => t.name).join(', ')})`;
+        }
+    }
+    return mismatch(storeDir, rows);
+}
+/** The first path whose files do not serialise to its row's NAR hash and size. */
+async function mismatch(storeDir, rows) {
+    return (await mismatches(storeDir, rows))[0]?.reason;
+}
+/** Every path whose files do not serialise to its row's NAR hash and size, and why. */
+async function mismatches(storeDir, rows) {
+    const digests = await narHashes(rows.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, layout_baseName(r.path)), weight: r.narSize })));
+    const out = [];
+    for (const [i, r] of rows.entries()) {
+        const d = digests[i];
+        const claimed = parseNarHash(r.hash);
+        let reason;
+        if (d instanceof Error)
+            reason = `${r.path} cannot be read: ${d.message}`;
+        else if (!claimed)
+            reason = `${r.path} has a malformed NAR hash in its row: ${r.hash.slice(0, 80)}`;
+        else if (claimed.toString('hex') !== d.hex || r.narSize !== d.size) {
+            reason =
+                `${r.path} does not match its row: NAR sha256:${d.hex} (${d.size} bytes), ` +
+                    `row ${r.hash} (${r.narSize} bytes)`;
+        }
+        if (reason)
+            out.push({ path: r.path, reason });
+    }
+    return out;
+}
+
 ;// CONCATENATED MODULE: ./src/snapshot/save.ts
 // saveSnapshot: new paths = rows above the watermark, plus every path they
 // reference that no restored pack holds; nothing new -> no upload. Otherwise one
 // new pack and one new snapshot (restored packs + the new one), or past
 // MAX_PACKS one compacted pack.
+
+
 
 
 
@@ -101571,22 +101978,76 @@ async function saveLocked(ctx, state) {
         log.info(`More than ${MAX_PACKS} packs: saving one compacted pack of ${paths.length} paths instead.`);
     }
     try {
-        return await savePack(ctx, phases, paths, packs);
+        paths = await withoutAltered(ctx, phases, paths);
+        if (paths.length === 0)
+            return nothing('Every new path differs from its row: nothing saved.');
+        return await savePack(ctx, phases, paths, packs, new Set(state.broken ?? []));
     }
     finally {
         await removeTree(ctx.backend.stageRoot);
     }
 }
+/**
+ * A pack says what its paths' NAR hashes are, and restores check it: never
+ * upload a path whose files no longer match its row (changed in place, say).
+ * Such paths are left out with every path that refers to them.
+ */
+async function withoutAltered(ctx, phases, paths) {
+    const lay = ctx.layout;
+    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
+    try {
+        const bad = await timed(phases, 'check', () => mismatches(lay.storeDir, db.rows(paths)));
+        phases.at(-1).paths = paths.length;
+        if (bad.length === 0)
+            return paths;
+        const drop = new Set(db.referrersClosure(bad.map(b => b.path)));
+        ctx.log.warning(`${bad.length} path(s) differ from what the Nix database says of them (${bad[0].reason}); ` +
+            `not saving them or the ${drop.size - bad.length} path(s) that refer to them. ` +
+            '`nix-store --verify --check-contents --repair` can mend them.');
+        return paths.filter(p => !drop.has(p));
+    }
+    finally {
+        db.close();
+    }
+}
+/** Signs every row of the staged pack in `dir` (Nix's narinfo fingerprint). */
+function signPack(dir, key) {
+    const db = nixdb_NixDb.open((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'));
+    try {
+        const sigs = new Map();
+        for (const r of db.rows())
+            sigs.set(r.path, withSignature(r.sigs, signRow(r, key), key.name));
+        db.setSigs(sigs);
+    }
+    finally {
+        db.close();
+    }
+}
 /** Stages and uploads one pack of `paths`, then a snapshot of `packs` and it. */
-async function savePack(ctx, phases, paths, packs) {
+async function savePack(ctx, phases, paths, packs, broken) {
     const { backend, layout: lay, log } = ctx;
-    const key = packKey(ctx.keys, paths);
+    let key = packKey(ctx.keys, paths);
     await removeTree(backend.stageRoot);
-    const info = await timed(phases, 'stage', () => stagePack(lay, paths, backend.entryDir));
+    const info = await timed(phases, 'stage', async () => {
+        const staged = await stagePack(lay, paths, backend.entryDir);
+        if (ctx.trust.signingKey)
+            signPack(backend.entryDir, ctx.trust.signingKey);
+        return staged;
+    });
     phases.at(-1).paths = paths.length;
     phases.at(-1).bytes = info.bytes;
     const trees = { storeDir: lay.storeDir, names: info.paths.map(layout_baseName) };
-    const outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key, trees));
+    let outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key, trees));
+    if (outcome.result === 'exists' && broken.has(key)) {
+        // The restore found this entry broken or could not get it: replace it where
+        // the backend can; elsewhere save the same paths under a new key.
+        const old = key;
+        if (!backend.canReplace)
+            key = healedPackKey(key);
+        outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key, trees, { replace: backend.canReplace }));
+        log.info(`Pack ${old} was broken or unreadable when restored: ` +
+            (key === old ? 'replaced it.' : `saved its paths again as ${key}.`));
+    }
     log.info(outcome.result === 'saved'
         ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`
         : `Pack ${key} is already in the cache.`);
@@ -101693,7 +102154,7 @@ async function loadState(mode) {
 
 async function postRun(mode) {
     try {
-        const config = parseConfig(name => getInput(name), process.env);
+        const config = readConfig();
         if (!config.save) {
             info('`save` is false: not saving.');
             return;
@@ -101729,7 +102190,7 @@ async function postRun(mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8910);
+/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9060);
 
 await (0,_action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .postRun */ .Y)('save');
 

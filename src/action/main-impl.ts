@@ -5,7 +5,8 @@ import * as core from '@actions/core'
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { which } from '@actions/io'
-import { parseConfig, type Config } from '../config.js'
+import type { Config } from '../config.js'
+import { readConfig } from './inputs.js'
 import { InputError, message } from '../errors.js'
 import { depsPrefix } from '../keys.js'
 import { installNixPortable, nixArch } from '../nix-portable/install.js'
@@ -20,7 +21,7 @@ import { keepState } from './state.js'
 
 export async function mainRun(mode: 'main' | 'restore'): Promise<void> {
   try {
-    const config = parseConfig(name => core.getInput(name), process.env)
+    const config = readConfig()
     nixArch() // an unsupported runner fails here, before anything is touched
     if (config.nixPortable && !existsSync(config.nixPortable)) {
       throw new InputError(

@@ -1,7 +1,7 @@
 // The action's post step (and the `save` sub-action): save only what is new.
 // In the post step every failure is a warning: the job's work is done.
 import * as core from '@actions/core'
-import { parseConfig } from '../config.js'
+import { readConfig } from './inputs.js'
 import { InputError, message } from '../errors.js'
 import { cacheContext } from '../pipeline.js'
 import { coreLogger, saveOutputs, saveRows, writeSummary } from '../report.js'
@@ -12,7 +12,7 @@ import { loadState } from './state.js'
 
 export async function postRun(mode: 'post' | 'save'): Promise<void> {
   try {
-    const config = parseConfig(name => core.getInput(name), process.env)
+    const config = readConfig()
     if (!config.save) {
       core.info('`save` is false: not saving.')
       return

@@ -13,6 +13,8 @@ const ENTRY_REL = `${STAGE_REL}/entry`
 
 export class GithubBackend implements Backend {
   readonly name = 'github'
+  /** Entries are immutable; deleting one needs a token (REST API). */
+  readonly canReplace = false
   readonly stageRoot: string
   constructor(
     readonly workspace: string,

@@ -2,13 +2,13 @@
 // shared volume. Written under a temporary name and linked into place, so a
 // reader never sees half an entry and an existing key is never overwritten.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, readdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { removeTree } from '../store/fsops.js'
 import { alive } from '../store/lock.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
-import type { Backend, SaveOutcome } from './types.js'
+import type { Backend, SaveOptions, SaveOutcome } from './types.js'
 
 const SUFFIX = '.tar.zst'
 // Level 3 is zstd's default: near the best ratio per second. --long would save
@@ -18,6 +18,7 @@ const DECOMPRESS = 'zstd -d -q'
 
 export class LocalBackend implements Backend {
   readonly name = 'local'
+  readonly canReplace = true
   readonly entryDir: string
   constructor(
     readonly cacheDir: string,
@@ -47,9 +48,14 @@ export class LocalBackend implements Backend {
     return key
   }
 
-  async save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome> {
+  async save(
+    dir: string,
+    key: string,
+    trees?: StoreTrees,
+    o: SaveOptions = {}
+  ): Promise<SaveOutcome> {
     const final = this.file(key)
-    if (await exists(final)) return { result: 'exists' }
+    if (!o.replace && (await exists(final))) return { result: 'exists' }
     await mkdir(this.cacheDir, { recursive: true })
     const tmp = join(this.cacheDir, `.${key}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
     try {
@@ -65,7 +71,9 @@ export class LocalBackend implements Backend {
       ])
       const bytes = (await stat(tmp)).size
       try {
-        await link(tmp, final)
+        // rename replaces atomically; link never replaces (keys are immutable).
+        if (o.replace) await rename(tmp, final)
+        else await link(tmp, final)
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') return { result: 'exists' }
         throw e

@@ -16,10 +16,17 @@ export interface Backend {
   /** Removes staging left behind by jobs that are gone (a cancelled job, a crash). */
   sweep(): Promise<void>
   /**
-   * Saves `dir`, plus `trees` as `store/<name>` when given, as `key`. Keys are
-   * immutable: an existing key is left as it is.
+   * Saves `dir`, plus `trees` as `store/<name>` when given, as `key`. An existing
+   * key is left as it is, unless `replace` and the backend canReplace.
    */
-  save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome>
+  save(dir: string, key: string, trees?: StoreTrees, o?: SaveOptions): Promise<SaveOutcome>
+  /** Whether save can replace an existing entry (a broken one) under its own key. */
+  readonly canReplace: boolean
+}
+
+export interface SaveOptions {
+  /** Replace an existing entry atomically (readers see the old or the new one). */
+  replace?: boolean
 }
 
 export interface SaveOutcome {

@@ -1,4 +1,4 @@
-export { NixDb, type OpenOptions, type CreateOptions } from './nixdb.js'
+export { NixDb, type OpenOptions, type CreateOptions, type PathRow } from './nixdb.js'
 export { NixDbError } from './errors.js'
 export { merge, type MergeResult } from './merge.js'
 export { extract, type ExtractResult } from './extract.js'

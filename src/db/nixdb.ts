@@ -51,6 +51,16 @@ export function readSchemaFile(dbFile: string): number | undefined {
   return Number(text)
 }
 
+/** A path's row with what a signature covers. */
+export interface PathRow {
+  path: string
+  hash: string
+  narSize: number
+  sigs: string | null
+  /** Full store paths, sorted; a pack's references outside itself included. */
+  references: string[]
+}
+
 export class NixDb {
   private constructor(
     readonly file: string,
@@ -90,7 +100,9 @@ export class NixDb {
    */
   static create(file: string, opts: CreateOptions = {}): NixDb {
     const sql = create(file)
-    sql.pragma('journal_mode = truncate')
+    // A file being built: its journal in memory, so no -journal file ever sits
+    // beside it (a pack holds exactly pack.json, db.sqlite and store/).
+    sql.pragma('journal_mode = memory')
     sql.exec(NIX_SCHEMA)
     if (opts.ca) sql.exec(CA_SCHEMA)
     if (opts.externalRefs) sql.exec(EXTERNAL_REFS_SCHEMA)
@@ -126,6 +138,35 @@ export class NixDb {
   hasRows(table: string): boolean {
     if (!this.hasTable(table)) return false
     return this.sql.prepare(`SELECT 1 FROM main."${table}" LIMIT 1`).get() !== undefined
+  }
+
+  /** The rows of `paths` (every row when undefined), with their references. */
+  rows(paths?: readonly string[]): PathRow[] {
+    const external = this.hasTable('ExternalRefs')
+      ? 'UNION SELECT e.path FROM ExternalRefs e WHERE e.referrer = v.id'
+      : ''
+    const rows = this.sql
+      .prepare(
+        `SELECT v.path, v.hash, coalesce(v.narSize, 0) AS narSize, v.sigs,
+           (SELECT json_group_array(p) FROM (
+              SELECT w.path AS p FROM Refs r JOIN ValidPaths w ON w.id = r.reference
+              WHERE r.referrer = v.id ${external} ORDER BY 1)) AS refs
+         FROM ValidPaths v
+         WHERE @paths IS NULL OR v.path IN (SELECT value FROM json_each(@paths))
+         ORDER BY v.path`
+      )
+      .all({ paths: paths ? JSON.stringify(paths) : null }) as (Omit<PathRow, 'references'> & {
+      refs: string
+    })[]
+    return rows.map(({ refs, ...r }) => ({ ...r, references: JSON.parse(refs) as string[] }))
+  }
+
+  /** Sets ValidPaths.sigs of each path, in one transaction. */
+  setSigs(sigs: ReadonlyMap<string, string>): void {
+    const stmt = this.sql.prepare('UPDATE ValidPaths SET sigs = ? WHERE path = ?')
+    this.sql.transaction(() => {
+      for (const [path, value] of sigs) stmt.run(value, path)
+    })()
   }
 
   count(): number {

@@ -3,6 +3,7 @@ import type { Backend } from '../backend/index.js'
 import type { KeyContext } from '../keys.js'
 import type { Logger } from '../log.js'
 import type { Layout } from '../store/layout.js'
+import type { SigningKey, TrustedKey } from '../trust/signatures.js'
 import { parseManifest, type Manifest } from './manifest.js'
 
 export interface CacheContext {
@@ -16,6 +17,14 @@ export interface CacheContext {
    * through nix-portable); `ca` asks for the ca-derivations tables.
    */
   initDb: (ca: boolean) => Promise<void>
+  trust: Trust
+}
+
+export interface Trust {
+  /** Restores register only paths signed by one of these; empty: no signatures needed. */
+  trusted: readonly TrustedKey[]
+  /** Saves sign every path with it. */
+  signingKey?: SigningKey
 }
 
 /** What restore hands to save (the action keeps it in its state between main and post). */
@@ -29,6 +38,8 @@ export interface CacheState {
   manifest?: Manifest
   /** How many packs the restored snapshot listed. */
   restoredPacks?: number
+  /** Entries (packs, snapshots) found broken: the save writes replacements, never names them. */
+  broken?: string[]
 }
 
 export const MAX_PACKS = 8
@@ -57,6 +68,7 @@ export function parseState(data: unknown): CacheState {
   }
   if (typeof o.matchedKey === 'string') state.matchedKey = o.matchedKey
   if (typeof o.restoredPacks === 'number') state.restoredPacks = o.restoredPacks
+  if (Array.isArray(o.broken)) state.broken = o.broken.filter(k => typeof k === 'string')
   if (o.manifest !== undefined) state.manifest = parseManifest(o.manifest)
   return state
 }

@@ -1,10 +1,14 @@
-// Fetching a snapshot's packs: every needed pack downloaded and checked as
-// untrusted input before anything touches the store.
+// Fetching a snapshot's packs as untrusted input: each is downloaded, checked
+// for shape, then for content (every path it would add against its row's NAR
+// hash, and signatures where keys are trusted) while the next one downloads.
+// Nothing touches the store here.
 import { rename } from 'node:fs/promises'
 import { join } from 'node:path'
+import { NixDb, type PathRow } from '../db/index.js'
 import { message } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
-import { BadPackError, checkPack, type PackInfo } from '../store/pack-dir.js'
+import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
+import { untrusted } from '../trust/verify.js'
 import type { CacheContext } from './context.js'
 import type { PackRef } from './manifest.js'
 
@@ -16,61 +20,129 @@ export interface Fetched {
   realisations: boolean
 }
 
+export interface FetchOutcome {
+  fetched: Fetched[]
+  /** Packs the cache no longer has (evicted). */
+  lost: Set<string>
+  /** Packs found broken (shape, contents, signatures): the next save replaces them. */
+  broken: Set<string>
+  /** Good packs left out because they need paths of a lost or broken one. */
+  skipped: Set<string>
+}
+
+interface Candidate extends Fetched {
+  external: string[]
+  /** Why its paths cannot be trusted; undefined when they can. */
+  verdict: Promise<string | undefined>
+}
+
 /**
- * Downloads and checks every needed pack before anything touches the store. A
- * pack the cache no longer has (evicted) is skipped with the packs that need its
- * paths: Nix builds those again and the next save stores them. Anything wrong
- * with a pack that is there makes the whole restore a miss.
+ * Downloads and checks the `needed` packs. A pack that is gone or broken is left
+ * out with every pack that needs its paths, each with one warning; the rest is
+ * returned in snapshot order, every external reference valid here or held by an
+ * earlier returned pack.
  */
 export async function fetchPacks(
   ctx: CacheContext,
-  needed: PackRef[],
-  valid: Set<string>
-): Promise<{ fetched: Fetched[]; lostPacks: Set<string> }> {
-  const out: Fetched[] = []
-  const available = new Set(valid)
-  const lost = new Set<string>()
-  const lostPacks = new Set<string>()
+  needed: readonly PackRef[],
+  valid: ReadonlySet<string>
+): Promise<FetchOutcome> {
+  const out: FetchOutcome = { fetched: [], lost: new Set(), broken: new Set(), skipped: new Set() }
+  const gone = new Set<string>()
+  const refuse = async (
+    set: Set<string>,
+    ref: PackRef,
+    text: string,
+    dir?: string
+  ): Promise<void> => {
+    set.add(ref.key)
+    for (const p of ref.paths) gone.add(p)
+    ctx.log.warning(text)
+    if (dir) await removeTree(dir)
+  }
+
+  const candidates: Candidate[] = []
   for (const [i, ref] of needed.entries()) {
+    const dir = join(ctx.backend.stageRoot, `pack-${i}`)
     try {
-      await removeTree(ctx.backend.entryDir)
-      const got = await ctx.backend.restore(ctx.backend.entryDir, ref.key, [])
-      if (got !== ref.key) {
-        ctx.log.warning(
-          `Pack ${ref.key} is no longer in the cache (evicted?): its ${ref.paths.length} paths ` +
-            'will be built again and saved.'
-        )
-        for (const p of ref.paths) lost.add(p)
-        lostPacks.add(ref.key)
-        continue
-      }
-      const dir = join(ctx.backend.stageRoot, `pack-${i}`)
-      await rename(ctx.backend.entryDir, dir)
-      const { info, external, realisations } = await checkPack(dir)
-      if (info.paths.join('\n') !== ref.paths.join('\n')) {
-        throw new BadPackError('its pack.json does not list the paths the snapshot says it holds')
-      }
-      const unknown = external.filter(p => !available.has(p))
-      const bad = unknown.filter(p => !lost.has(p))
-      if (bad.length > 0) {
-        throw new BadPackError(
-          `it refers to paths that are neither in it nor valid: ${bad.slice(0, 3).join(', ')}`
+      const c = await download(ctx, ref, dir, valid)
+      if (c) candidates.push(c)
+      else {
+        await refuse(
+          out.lost,
+          ref,
+          `Pack ${ref.key} is no longer in the cache (evicted?): its ${ref.paths.length} paths will be built again and saved.`
         )
       }
-      if (unknown.length > 0) {
-        ctx.log.warning(
-          `Pack ${ref.key} needs paths of a pack that is gone: skipping its ${ref.paths.length} paths.`
-        )
-        for (const p of ref.paths) lost.add(p)
-        lostPacks.add(ref.key)
-        await removeTree(dir)
-        continue
-      }
-      for (const p of info.paths) available.add(p)
-      out.push({ ref, dir, info, realisations })
     } catch (e) {
-      throw Object.assign(new Error(message(e)), { key: ref.key })
+      await refuse(out.broken, ref, brokenText(ref, message(e)), dir)
     }
   }
-  return { fetched: out, lostPacks }
+
+  const available = new Set(valid)
+  for (const c of candidates) {
+    const reason = await c.verdict
+    if (reason) {
+      await refuse(out.broken, c.ref, brokenText(c.ref, reason), c.dir)
+      continue
+    }
+    const missing = c.external.filter(p => !available.has(p))
+    if (missing.some(p => gone.has(p))) {
+      await refuse(
+        out.skipped,
+        c.ref,
+        `Pack ${c.ref.key} needs paths of a pack that is gone or broken: skipping its ${c.ref.paths.length} paths.`,
+        c.dir
+      )
+    } else if (missing.length > 0) {
+      const why = `it refers to paths that are neither in it nor valid: ${missing.slice(0, 3).join(', ')}`
+      await refuse(out.broken, c.ref, brokenText(c.ref, why), c.dir)
+    } else {
+      for (const p of c.info.paths) available.add(p)
+      out.fetched.push({ ref: c.ref, dir: c.dir, info: c.info, realisations: c.realisations })
+    }
+  }
+  return out
+}
+
+function brokenText(ref: PackRef, reason: string): string {
+  return (
+    `Cache entry ${ref.key} is unusable: ${reason}. Its ${ref.paths.length} paths are not restored ` +
+    '(the store was not touched for them); the next save replaces the entry.'
+  )
+}
+
+/** One pack into `dir`, checked for shape, its content check started; undefined when gone. */
+async function download(
+  ctx: CacheContext,
+  ref: PackRef,
+  dir: string,
+  valid: ReadonlySet<string>
+): Promise<Candidate | undefined> {
+  const { backend } = ctx
+  await removeTree(backend.entryDir)
+  const got = await backend.restore(backend.entryDir, ref.key, [])
+  if (got !== ref.key) return undefined
+  await rename(backend.entryDir, dir)
+  const { info, external, realisations } = await checkPack(dir)
+  if (info.paths.join('\n') !== ref.paths.join('\n')) {
+    throw new BadPackError('its pack.json does not list the paths the snapshot says it holds')
+  }
+  // Only what would be added: a path valid here keeps its own files and row.
+  const rows = packRows(
+    dir,
+    info.paths.filter(p => !valid.has(p))
+  )
+  // Read later, in order; it never rejects, so nothing is left unhandled meanwhile.
+  const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted).catch((e: unknown) => message(e))
+  return { ref, dir, info, realisations, external, verdict }
+}
+
+function packRows(dir: string, paths: readonly string[]): PathRow[] {
+  const db = NixDb.open(join(dir, 'db.sqlite'), { readonly: true })
+  try {
+    return db.rows(paths)
+  } finally {
+    db.close()
+  }
 }

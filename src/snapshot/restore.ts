@@ -8,7 +8,7 @@ import { timed, type Phase } from '../log.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
 import { lockDir, waitNote, type CacheContext, type CacheState } from './context.js'
-import { fetchPacks, type Fetched } from './fetch.js'
+import { fetchPacks } from './fetch.js'
 import { currentWatermark, placePack, prepareDb, repairLocal, validAmong } from './local-store.js'
 import { readManifest, type Manifest } from './manifest.js'
 
@@ -35,7 +35,7 @@ export async function restoreSnapshot(ctx: CacheContext): Promise<RestoreReport>
   }
 }
 
-function missReport(ctx: CacheContext, phases: Phase[]): RestoreReport {
+function missReport(ctx: CacheContext, phases: Phase[], broken: string[] = []): RestoreReport {
   let watermark = 0
   try {
     watermark = currentWatermark(ctx.layout)
@@ -43,7 +43,7 @@ function missReport(ctx: CacheContext, phases: Phase[]): RestoreReport {
     // A database we cannot read (say, a newer Nix's schema): save refuses it too.
   }
   return {
-    state: { version: 1, watermark, cacheHit: false },
+    state: { version: 1, watermark, cacheHit: false, ...(broken.length ? { broken } : {}) },
     cacheHit: false,
     packsFetched: 0,
     packsSkipped: 0,
@@ -77,9 +77,10 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
       `Cache snapshot ${matchedKey ?? prefixes[0]} could not be restored: ${message(e)}. Going on without it.`
     )
     await removeTree(backend.stageRoot)
-    return miss()
+    // A snapshot that arrived but is unusable: the next save must not reuse its key.
+    return missReport(ctx, phases, matchedKey ? [matchedKey] : [])
   }
-  const cacheHit = matchedKey.startsWith(depsPrefix(ctx.keys))
+  const exact = matchedKey.startsWith(depsPrefix(ctx.keys))
   log.info(`Snapshot ${matchedKey} lists ${manifest.packs.length} pack(s)`)
 
   const valid = new Set(
@@ -89,19 +90,9 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
     )
   )
   const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)))
-  let fetched: Fetched[]
-  let lostPacks: Set<string>
-  try {
-    ;({ fetched, lostPacks } = await timed(phases, 'download', () =>
-      fetchPacks(ctx, needed, valid)
-    ))
-  } catch (e) {
-    log.warning(
-      `Cache entry ${(e as { key?: string }).key ?? matchedKey} is unusable: ${message(e)}. The store was not touched; going on without the cache.`
-    )
-    await removeTree(backend.stageRoot)
-    return miss()
-  }
+  const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid))
+  const { fetched } = got
+  const left = new Set([...got.lost, ...got.broken, ...got.skipped])
 
   try {
     // Only when the database is missing or lacks tables: then the phase shows
@@ -115,8 +106,12 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
     return miss()
   }
   let pathsRestored = 0
+  let placed = 0
   await timed(phases, 'merge', async () => {
-    for (const f of fetched) pathsRestored += await placePack(ctx.layout, f, log)
+    for (const f of fetched) {
+      pathsRestored += await placePack(ctx.layout, f, log)
+      placed++
+    }
   }).catch((e: unknown) => {
     log.warning(
       `Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`
@@ -124,17 +119,21 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   })
   await removeTree(backend.stageRoot)
 
-  const bytesRestored = fetched.reduce((n, f) => n + f.info.bytes, 0)
+  // A hit only when everything the snapshot holds is now here.
+  const cacheHit = exact && left.size === 0 && placed === fetched.length
+  const bytesRestored = fetched.slice(0, placed).reduce((n, f) => n + f.info.bytes, 0)
   phases.at(-1)!.paths = pathsRestored
   return {
-    // Packs the cache no longer has are not passed on: save stores their paths again.
+    // Packs that are gone or broken are not passed on: save stores their paths again.
     state: {
       version: 1,
       watermark: currentWatermark(ctx.layout),
       matchedKey,
       cacheHit,
-      manifest: { ...manifest, packs: manifest.packs.filter(p => !lostPacks.has(p.key)) },
-      restoredPacks: manifest.packs.length
+      manifest: { ...manifest, packs: manifest.packs.filter(p => !left.has(p.key)) },
+      restoredPacks: manifest.packs.length,
+      // Gone packs too: @actions/cache reports an entry it cannot extract as a miss.
+      broken: [...got.broken, ...got.lost]
     },
     matchedKey,
     cacheHit,

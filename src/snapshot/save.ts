@@ -6,13 +6,15 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NixDb } from '../db/index.js'
-import { packKey, snapshotKey } from '../keys.js'
+import { healedPackKey, packKey, snapshotKey } from '../keys.js'
 import { timed, type Phase } from '../log.js'
 import { formatBytes } from '../report-text.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
 import { baseName } from '../store/layout.js'
 import { stagePack } from '../store/pack-dir.js'
+import { signRow, withSignature, type SigningKey } from '../trust/signatures.js'
+import { mismatches } from '../trust/verify.js'
 import { lockDir, MAX_PACKS, waitNote, type CacheContext, type CacheState } from './context.js'
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type PackRef } from './manifest.js'
 
@@ -73,9 +75,51 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
     )
   }
   try {
-    return await savePack(ctx, phases, paths, packs)
+    paths = await withoutAltered(ctx, phases, paths)
+    if (paths.length === 0) return nothing('Every new path differs from its row: nothing saved.')
+    return await savePack(ctx, phases, paths, packs, new Set(state.broken ?? []))
   } finally {
     await removeTree(ctx.backend.stageRoot)
+  }
+}
+
+/**
+ * A pack says what its paths' NAR hashes are, and restores check it: never
+ * upload a path whose files no longer match its row (changed in place, say).
+ * Such paths are left out with every path that refers to them.
+ */
+async function withoutAltered(
+  ctx: CacheContext,
+  phases: Phase[],
+  paths: string[]
+): Promise<string[]> {
+  const lay = ctx.layout
+  const db = NixDb.open(lay.dbFile, { readonly: true })
+  try {
+    const bad = await timed(phases, 'check', () => mismatches(lay.storeDir, db.rows(paths)))
+    phases.at(-1)!.paths = paths.length
+    if (bad.length === 0) return paths
+    const drop = new Set(db.referrersClosure(bad.map(b => b.path)))
+    ctx.log.warning(
+      `${bad.length} path(s) differ from what the Nix database says of them (${bad[0]!.reason}); ` +
+        `not saving them or the ${drop.size - bad.length} path(s) that refer to them. ` +
+        '`nix-store --verify --check-contents --repair` can mend them.'
+    )
+    return paths.filter(p => !drop.has(p))
+  } finally {
+    db.close()
+  }
+}
+
+/** Signs every row of the staged pack in `dir` (Nix's narinfo fingerprint). */
+function signPack(dir: string, key: SigningKey): void {
+  const db = NixDb.open(join(dir, 'db.sqlite'))
+  try {
+    const sigs = new Map<string, string>()
+    for (const r of db.rows()) sigs.set(r.path, withSignature(r.sigs, signRow(r, key), key.name))
+    db.setSigs(sigs)
+  } finally {
+    db.close()
   }
 }
 
@@ -84,18 +128,34 @@ async function savePack(
   ctx: CacheContext,
   phases: Phase[],
   paths: string[],
-  packs: PackRef[]
+  packs: PackRef[],
+  broken: ReadonlySet<string>
 ): Promise<SaveReport> {
   const { backend, layout: lay, log } = ctx
-  const key = packKey(ctx.keys, paths)
+  let key = packKey(ctx.keys, paths)
   await removeTree(backend.stageRoot)
-  const info = await timed(phases, 'stage', () => stagePack(lay, paths, backend.entryDir))
+  const info = await timed(phases, 'stage', async () => {
+    const staged = await stagePack(lay, paths, backend.entryDir)
+    if (ctx.trust.signingKey) signPack(backend.entryDir, ctx.trust.signingKey)
+    return staged
+  })
   phases.at(-1)!.paths = paths.length
   phases.at(-1)!.bytes = info.bytes
   const trees = { storeDir: lay.storeDir, names: info.paths.map(baseName) }
-  const outcome = await timed(phases, 'upload pack', () =>
-    backend.save(backend.entryDir, key, trees)
-  )
+  let outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key, trees))
+  if (outcome.result === 'exists' && broken.has(key)) {
+    // The restore found this entry broken or could not get it: replace it where
+    // the backend can; elsewhere save the same paths under a new key.
+    const old = key
+    if (!backend.canReplace) key = healedPackKey(key)
+    outcome = await timed(phases, 'upload pack', () =>
+      backend.save(backend.entryDir, key, trees, { replace: backend.canReplace })
+    )
+    log.info(
+      `Pack ${old} was broken or unreadable when restored: ` +
+        (key === old ? 'replaced it.' : `saved its paths again as ${key}.`)
+    )
+  }
   log.info(
     outcome.result === 'saved'
       ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`

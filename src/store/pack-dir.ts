@@ -9,6 +9,8 @@ import { baseName, type Layout } from './layout.js'
 import { linkOrCopy } from './fsops.js'
 
 export const PACK_FORMAT = 1
+/** What a pack holds, and nothing else. */
+const PACK_ENTRIES = ['db.sqlite', 'pack.json', 'store']
 
 export interface PackInfo {
   format: number
@@ -114,6 +116,12 @@ export async function checkPack(dir: string): Promise<CheckedPack> {
     throw new BadPackError(`pack.json is missing or not JSON (${(e as Error).message})`)
   }
   const info = parsePackInfo(raw)
+  const extra = (await readdir(dir)).filter(n => !PACK_ENTRIES.includes(n))
+  if (extra.length > 0) {
+    throw new BadPackError(
+      `it holds ${extra.slice(0, 3).join(', ')} besides ${PACK_ENTRIES.join(', ')}`
+    )
+  }
   const names = (await readdir(storeOf(dir)).catch(() => [] as string[])).sort()
   for (const n of names)
     if (!isStoreName(n)) throw new BadPackError(`store/${n} is not a store path name`)

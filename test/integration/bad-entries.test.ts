@@ -213,7 +213,8 @@ describe('an evicted pack', () => {
     const r = await job(w, { deps, backend: 'local', cacheDir: cache, run: 'figlet again' })
     expect(r.log.warnings).toHaveLength(1)
     expect(r.log.warnings[0]).toMatch(new RegExp(`Pack ${evicted} is no longer in the cache`))
-    expect(r.restore.cacheHit).toBe(true)
+    // Not everything the job needs came from the cache.
+    expect(r.restore.cacheHit).toBe(false)
     expect(r.restore.pathsRestored).toBeGreaterThan(5)
     expect(r.builds).toBe(1) // figlet alone
     expect(r.shell.stdout).toBe('FIGLET again\n')

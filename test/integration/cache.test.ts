@@ -167,6 +167,7 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
       expect(countBuilds(shell.stderr)).toBe(1) // multi
     }
     const before = entries().size
+    const packsBefore = [...entries().keys()].filter(k => k.includes('-pack-')).length
     const [sa, sb] = await Promise.all([
       cli(a, 'save', o, service?.env),
       cli(b, 'save', o, service?.env)
@@ -175,7 +176,9 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(sb.code, sb.stderr).toBe(0)
     const said = sa.stdout + sb.stdout
     expect(said).toMatch(/Saved pack/)
-    expect(entries().size).toBe(before + 2) // the same pack and snapshot, stored once
+    // The same pack stored once; each save writes its own small snapshot.
+    expect(entries().size).toBe(before + 3)
+    expect([...entries().keys()].filter(k => k.includes('-pack-')).length).toBe(packsBefore + 1)
     expect(sa.stderr + sb.stderr).not.toMatch(/warning/i)
   })
 
