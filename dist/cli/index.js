@@ -39258,7 +39258,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1749);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1099);
 
 try {
     process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
@@ -39273,7 +39273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1749:
+/***/ 1099:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -101333,6 +101333,93 @@ async function linkOrCopy(sources, dest) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/links.ts
+// Where a pack's symbolic links really lead once its paths are in /nix/store.
+// A relative link must end inside the store, judged component by component the
+// way the kernel resolves it: through the pack's own links and the runner's
+// store, an absolute link met on the way included. (`bin/up -> /elsewhere` with
+// `bin/rel -> up/../../../etc` is /etc, whatever the string `bin/rel` says.)
+// Absolute links (`bin/sh -> /bin/sh`) are the package's business, as in Nix.
+
+
+
+
+const MAX_HOPS = 40; // as Linux's ELOOP
+/** Every link in a pack's store folder, never following one (a loop must not hang us). */
+async function listLinks(packStore) {
+    const out = await run('find', [
+        packStore,
+        '-mindepth',
+        '1',
+        '-type',
+        'l',
+        '-printf',
+        '%P\\0%l\\0'
+    ]);
+    const fields = out.split('\0');
+    const links = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+        links.push({ path: `${STORE_DIR}/${fields[i]}`, target: fields[i + 1] });
+    }
+    return links;
+}
+/**
+ * The first relative link that resolves outside the store, with where it leads;
+ * undefined when none does. `runnerStore` is the real folder behind /nix/store,
+ * for links that pass through paths the pack does not hold.
+ */
+function escapingLink(links, runnerStore) {
+    const inPack = new Map(links.map(l => [l.path, l.target]));
+    const readLink = (path) => {
+        if (inPack.has(path))
+            return inPack.get(path);
+        if (!runnerStore || !path.startsWith(`${STORE_DIR}/`))
+            return undefined;
+        const real = (0,external_node_path_namespaceObject.join)(runnerStore, path.slice(STORE_DIR.length + 1));
+        try {
+            return (0,external_node_fs_namespaceObject.lstatSync)(real).isSymbolicLink() ? (0,external_node_fs_namespaceObject.readlinkSync)(real) : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
+    for (const link of links) {
+        if (external_node_path_namespaceObject.posix.isAbsolute(link.target))
+            continue;
+        const resolved = resolve(external_node_path_namespaceObject.posix.dirname(link.path), link.target, readLink);
+        if (resolved !== undefined && resolved !== STORE_DIR && !resolved.startsWith(`${STORE_DIR}/`)) {
+            return { link, resolved };
+        }
+    }
+    return undefined;
+}
+/** Resolves `target` from the directory `from`; undefined for a loop (it leads nowhere). */
+function resolve(from, target, readLink) {
+    const stack = from.split('/').filter(Boolean);
+    const pending = target.split('/');
+    let hops = 0;
+    while (pending.length > 0) {
+        const c = pending.shift();
+        if (c === '' || c === '.')
+            continue;
+        if (c === '..') {
+            stack.pop();
+            continue;
+        }
+        stack.push(c);
+        const next = readLink(`/${stack.join('/')}`);
+        if (next === undefined)
+            continue;
+        if (++hops > MAX_HOPS)
+            return undefined;
+        stack.pop();
+        if (external_node_path_namespaceObject.posix.isAbsolute(next))
+            stack.length = 0;
+        pending.unshift(...next.split('/'));
+    }
+    return `/${stack.join('/')}`;
+}
+
 ;// CONCATENATED MODULE: ./src/store/pack-dir.ts
 // A pack on disk: `store/<hash>-<name>/…`, `db.sqlite` (the paths' rows, Nix's
 // schema plus ExternalRefs) and `pack.json`. Everything read from a restored pack
@@ -101398,7 +101485,7 @@ function parsePackInfo(data) {
         createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
     };
 }
-async function checkPack(dir) {
+async function checkPack(dir, runnerStore) {
     let raw;
     try {
         raw = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'pack.json'), 'utf8'));
@@ -101419,7 +101506,11 @@ async function checkPack(dir) {
     if (names.join('\n') !== want.join('\n')) {
         throw new BadPackError(`the folders (${names.length}) do not match pack.json's paths (${want.length})`);
     }
-    await checkLinks(storeOf(dir));
+    const escaping = escapingLink(await listLinks(storeOf(dir)), runnerStore);
+    if (escaping) {
+        const { link, resolved } = escaping;
+        throw new BadPackError(`${link.path} links to ${link.target}, which resolves to ${resolved}, outside the store`);
+    }
     const db = NixDb.open((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'), { readonly: true });
     try {
         const rows = db.pathsSince(0).sort();
@@ -101439,22 +101530,6 @@ async function checkPack(dir) {
     }
     finally {
         db.close();
-    }
-}
-/** Relative symbolic links must stay inside /nix/store once the paths are in place. */
-async function checkLinks(store) {
-    // One `find` that lists only links and never follows them (Node's recursive
-    // readdir follows links to folders, and a link loop would never end).
-    const out = await run('find', [store, '-mindepth', '1', '-type', 'l', '-printf', '%P\\0%l\\0']);
-    const fields = out.split('\0');
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-        const logical = `/nix/store/${fields[i]}`;
-        const target = fields[i + 1];
-        if (external_node_path_namespaceObject.posix.isAbsolute(target))
-            continue;
-        if (!external_node_path_namespaceObject.posix.resolve(external_node_path_namespaceObject.posix.dirname(logical), target).startsWith('/nix/store/')) {
-            throw new BadPackError(`${logical} links to ${target}, outside the store`);
-        }
     }
 }
 
@@ -102089,7 +102164,7 @@ async function download(ctx, ref, dir, valid) {
     if (got !== ref.key)
         return undefined;
     await (0,promises_namespaceObject.rename)(backend.entryDir, dir);
-    const { info, external, realisations } = await checkPack(dir);
+    const { info, external, realisations } = await checkPack(dir, ctx.layout.storeDir);
     if (info.paths.join('\n') !== ref.paths.join('\n')) {
         throw new BadPackError('its pack.json does not list the paths the snapshot says it holds');
     }

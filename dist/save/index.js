@@ -15738,7 +15738,7 @@ async function lazyllhttp () {
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(3434))
+    mod = await WebAssembly.compile(__nccwpck_require__(1053))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -21537,7 +21537,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 3434:
+/***/ 1053:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9060:
+/***/ 3434:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -99477,23 +99477,6 @@ function saveCacheV2(paths_1, key_1, options_1) {
 //# sourceMappingURL=cache.js.map
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: ./src/exec.ts
-// Commands as argument arrays, never shell strings; failures carry their stderr.
-
-async function exec_run(cmd, args, opts = {}) {
-    const r = await getExecOutput(cmd, args, {
-        silent: true,
-        ignoreReturnCode: true,
-        ...(opts.cwd ? { cwd: opts.cwd } : {}),
-        ...(opts.env ? { env: opts.env } : {})
-    });
-    if (r.exitCode !== 0) {
-        const detail = r.stderr.trim().split('\n').slice(-5).join('\n');
-        throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''} failed (exit ${r.exitCode}): ${detail}`);
-    }
-    return r.stdout;
-}
-
 ;// CONCATENATED MODULE: ./src/db/errors.ts
 /** A database we refuse to open or merge; the message says which file and why. */
 class errors_NixDbError extends Error {
@@ -100193,6 +100176,23 @@ function layout_baseName(storePath) {
     return storePath.slice(storePath.lastIndexOf('/') + 1);
 }
 
+;// CONCATENATED MODULE: ./src/exec.ts
+// Commands as argument arrays, never shell strings; failures carry their stderr.
+
+async function exec_run(cmd, args, opts = {}) {
+    const r = await getExecOutput(cmd, args, {
+        silent: true,
+        ignoreReturnCode: true,
+        ...(opts.cwd ? { cwd: opts.cwd } : {}),
+        ...(opts.env ? { env: opts.env } : {})
+    });
+    if (r.exitCode !== 0) {
+        const detail = r.stderr.trim().split('\n').slice(-5).join('\n');
+        throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''} failed (exit ${r.exitCode}): ${detail}`);
+    }
+    return r.stdout;
+}
+
 ;// CONCATENATED MODULE: ./src/store/fsops.ts
 // File operations on store folders, which Nix leaves mode 0555: as a non-root
 // user, renaming such a directory (its `..` changes) or deleting inside it fails
@@ -100257,6 +100257,93 @@ async function linkOrCopy(sources, dest) {
             await exec_run('cp', ['-a', '-t', dest, '--', ...chunk]);
         }
     }
+}
+
+;// CONCATENATED MODULE: ./src/store/links.ts
+// Where a pack's symbolic links really lead once its paths are in /nix/store.
+// A relative link must end inside the store, judged component by component the
+// way the kernel resolves it: through the pack's own links and the runner's
+// store, an absolute link met on the way included. (`bin/up -> /elsewhere` with
+// `bin/rel -> up/../../../etc` is /etc, whatever the string `bin/rel` says.)
+// Absolute links (`bin/sh -> /bin/sh`) are the package's business, as in Nix.
+
+
+
+
+const MAX_HOPS = 40; // as Linux's ELOOP
+/** Every link in a pack's store folder, never following one (a loop must not hang us). */
+async function links_listLinks(packStore) {
+    const out = await run('find', [
+        packStore,
+        '-mindepth',
+        '1',
+        '-type',
+        'l',
+        '-printf',
+        '%P\\0%l\\0'
+    ]);
+    const fields = out.split('\0');
+    const links = [];
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+        links.push({ path: `${STORE_DIR}/${fields[i]}`, target: fields[i + 1] });
+    }
+    return links;
+}
+/**
+ * The first relative link that resolves outside the store, with where it leads;
+ * undefined when none does. `runnerStore` is the real folder behind /nix/store,
+ * for links that pass through paths the pack does not hold.
+ */
+function links_escapingLink(links, runnerStore) {
+    const inPack = new Map(links.map(l => [l.path, l.target]));
+    const readLink = (path) => {
+        if (inPack.has(path))
+            return inPack.get(path);
+        if (!runnerStore || !path.startsWith(`${STORE_DIR}/`))
+            return undefined;
+        const real = join(runnerStore, path.slice(STORE_DIR.length + 1));
+        try {
+            return lstatSync(real).isSymbolicLink() ? readlinkSync(real) : undefined;
+        }
+        catch {
+            return undefined;
+        }
+    };
+    for (const link of links) {
+        if (posix.isAbsolute(link.target))
+            continue;
+        const resolved = resolve(posix.dirname(link.path), link.target, readLink);
+        if (resolved !== undefined && resolved !== STORE_DIR && !resolved.startsWith(`${STORE_DIR}/`)) {
+            return { link, resolved };
+        }
+    }
+    return undefined;
+}
+/** Resolves `target` from the directory `from`; undefined for a loop (it leads nowhere). */
+function resolve(from, target, readLink) {
+    const stack = from.split('/').filter(Boolean);
+    const pending = target.split('/');
+    let hops = 0;
+    while (pending.length > 0) {
+        const c = pending.shift();
+        if (c === '' || c === '.')
+            continue;
+        if (c === '..') {
+            stack.pop();
+            continue;
+        }
+        stack.push(c);
+        const next = readLink(`/${stack.join('/')}`);
+        if (next === undefined)
+            continue;
+        if (++hops > MAX_HOPS)
+            return undefined;
+        stack.pop();
+        if (posix.isAbsolute(next))
+            stack.length = 0;
+        pending.unshift(...next.split('/'));
+    }
+    return `/${stack.join('/')}`;
 }
 
 ;// CONCATENATED MODULE: ./src/store/pack-dir.ts
@@ -100324,7 +100411,7 @@ function parsePackInfo(data) {
         createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
     };
 }
-async function checkPack(dir) {
+async function checkPack(dir, runnerStore) {
     let raw;
     try {
         raw = JSON.parse(await readFile(join(dir, 'pack.json'), 'utf8'));
@@ -100345,7 +100432,11 @@ async function checkPack(dir) {
     if (names.join('\n') !== want.join('\n')) {
         throw new BadPackError(`the folders (${names.length}) do not match pack.json's paths (${want.length})`);
     }
-    await checkLinks(storeOf(dir));
+    const escaping = escapingLink(await listLinks(storeOf(dir)), runnerStore);
+    if (escaping) {
+        const { link, resolved } = escaping;
+        throw new BadPackError(`${link.path} links to ${link.target}, which resolves to ${resolved}, outside the store`);
+    }
     const db = NixDb.open(join(dir, 'db.sqlite'), { readonly: true });
     try {
         const rows = db.pathsSince(0).sort();
@@ -100365,22 +100456,6 @@ async function checkPack(dir) {
     }
     finally {
         db.close();
-    }
-}
-/** Relative symbolic links must stay inside /nix/store once the paths are in place. */
-async function checkLinks(store) {
-    // One `find` that lists only links and never follows them (Node's recursive
-    // readdir follows links to folders, and a link loop would never end).
-    const out = await run('find', [store, '-mindepth', '1', '-type', 'l', '-printf', '%P\\0%l\\0']);
-    const fields = out.split('\0');
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-        const logical = `/nix/store/${fields[i]}`;
-        const target = fields[i + 1];
-        if (posix.isAbsolute(target))
-            continue;
-        if (!posix.resolve(posix.dirname(logical), target).startsWith('/nix/store/')) {
-            throw new BadPackError(`${logical} links to ${target}, outside the store`);
-        }
     }
 }
 
@@ -102190,7 +102265,7 @@ async function postRun(mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9060);
+/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3434);
 
 await (0,_action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .postRun */ .Y)('save');
 

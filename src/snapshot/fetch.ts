@@ -124,7 +124,7 @@ async function download(
   const got = await backend.restore(backend.entryDir, ref.key, [])
   if (got !== ref.key) return undefined
   await rename(backend.entryDir, dir)
-  const { info, external, realisations } = await checkPack(dir)
+  const { info, external, realisations } = await checkPack(dir, ctx.layout.storeDir)
   if (info.paths.join('\n') !== ref.paths.join('\n')) {
     throw new BadPackError('its pack.json does not list the paths the snapshot says it holds')
   }

@@ -2,11 +2,11 @@
 // schema plus ExternalRefs) and `pack.json`. Everything read from a restored pack
 // is untrusted and narrowed field by field.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
-import { join, posix } from 'node:path'
-import { run } from '../exec.js'
+import { join } from 'node:path'
 import { extract, isStoreName, NixDb, SCHEMA_VERSION } from '../db/index.js'
 import { baseName, type Layout } from './layout.js'
 import { linkOrCopy } from './fsops.js'
+import { escapingLink, listLinks } from './links.js'
 
 export const PACK_FORMAT = 1
 /** What a pack holds, and nothing else. */
@@ -108,7 +108,7 @@ export interface CheckedPack {
   realisations: boolean
 }
 
-export async function checkPack(dir: string): Promise<CheckedPack> {
+export async function checkPack(dir: string, runnerStore?: string): Promise<CheckedPack> {
   let raw: unknown
   try {
     raw = JSON.parse(await readFile(join(dir, 'pack.json'), 'utf8'))
@@ -131,7 +131,13 @@ export async function checkPack(dir: string): Promise<CheckedPack> {
       `the folders (${names.length}) do not match pack.json's paths (${want.length})`
     )
   }
-  await checkLinks(storeOf(dir))
+  const escaping = escapingLink(await listLinks(storeOf(dir)), runnerStore)
+  if (escaping) {
+    const { link, resolved } = escaping
+    throw new BadPackError(
+      `${link.path} links to ${link.target}, which resolves to ${resolved}, outside the store`
+    )
+  }
 
   const db = NixDb.open(join(dir, 'db.sqlite'), { readonly: true })
   try {
@@ -153,21 +159,5 @@ export async function checkPack(dir: string): Promise<CheckedPack> {
     return { info, external, realisations: db.hasRows('Realisations') }
   } finally {
     db.close()
-  }
-}
-
-/** Relative symbolic links must stay inside /nix/store once the paths are in place. */
-async function checkLinks(store: string): Promise<void> {
-  // One `find` that lists only links and never follows them (Node's recursive
-  // readdir follows links to folders, and a link loop would never end).
-  const out = await run('find', [store, '-mindepth', '1', '-type', 'l', '-printf', '%P\\0%l\\0'])
-  const fields = out.split('\0')
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const logical = `/nix/store/${fields[i]}`
-    const target = fields[i + 1]!
-    if (posix.isAbsolute(target)) continue
-    if (!posix.resolve(posix.dirname(logical), target).startsWith('/nix/store/')) {
-      throw new BadPackError(`${logical} links to ${target}, outside the store`)
-    }
   }
 }

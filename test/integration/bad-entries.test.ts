@@ -14,6 +14,7 @@ import {
 } from 'node:fs'
 import { chmod } from 'node:fs/promises'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { restoreSnapshot } from '../../src/snapshot/restore.js'
 import { saveSnapshot } from '../../src/snapshot/save.js'
 import { contextFor, job, RecordingLogger, storeFingerprint } from '../rig/jobs.js'
@@ -119,6 +120,54 @@ const cases: [string, string, (cache: string) => void | Promise<void>][] = [
       })
   ],
   [
+    'a file changed inside a pack',
+    'pack',
+    cache =>
+      tamper(join(cache, packFile), async dir => {
+        const bin = join(firstStoreDir(dir), 'bin', 'hello')
+        await chmod(bin, 0o755)
+        writeFileSync(bin, '#!/bin/sh\necho altered\n')
+      })
+  ],
+  [
+    'an absolute link added to a path',
+    'pack',
+    cache =>
+      tamper(join(cache, packFile), async dir => {
+        const victim = firstStoreDir(dir)
+        await chmod(victim, 0o755)
+        symlinkSync('/etc/passwd', join(victim, 'passwd'))
+      })
+  ],
+  [
+    "a row's NAR hash replaced",
+    'pack',
+    cache =>
+      tamper(join(cache, packFile), dir => {
+        const db = new Database(join(dir, 'db.sqlite'))
+        db.prepare("UPDATE ValidPaths SET hash = ? WHERE path LIKE '%-hello'").run(
+          `sha256:${'0'.repeat(64)}`
+        )
+        db.close()
+      })
+  ],
+  [
+    'a link that resolves outside through another link',
+    'pack',
+    cache =>
+      tamper(join(cache, packFile), async dir => {
+        const bin = join(firstStoreDir(dir), 'bin')
+        await chmod(bin, 0o755)
+        symlinkSync('/elsewhere', join(bin, 'up'))
+        symlinkSync('up/../../../etc', join(bin, 'rel'))
+      })
+  ],
+  [
+    'a stray file beside db.sqlite',
+    'pack',
+    cache => tamper(join(cache, packFile), dir => writeFileSync(join(dir, 'db.sqlite-journal'), ''))
+  ],
+  [
     'a snapshot that is not JSON',
     'snapshot',
     cache =>
@@ -138,7 +187,14 @@ const REASONS: Record<string, RegExp> = {
   'a pack.json that lies about its paths': /folders \(\d+\) do not match pack\.json/,
   'rows without folders': /db\.sqlite's rows \(\d+\) do not match/,
   'a folder name that is not a store path': /store\/not-a-store-path is not a store path name/,
-  'a link escaping the store': /links to \.\.\/\.\.\/\.\.\/etc\/passwd, outside the store/,
+  'a link escaping the store':
+    /links to \.\.\/\.\.\/\.\.\/etc\/passwd, which resolves to \/etc\/passwd, outside the store/,
+  'a file changed inside a pack': /-hello does not match its row: NAR sha256:/,
+  'an absolute link added to a path': /-hello does not match its row: NAR sha256:/,
+  "a row's NAR hash replaced": /-hello does not match its row: .*row sha256:0{64}/,
+  'a link that resolves outside through another link':
+    /bin\/rel links to up\/\.\.\/\.\.\/\.\.\/etc, which resolves to \/etc, outside the store/,
+  'a stray file beside db.sqlite': /holds db\.sqlite-journal besides db\.sqlite, pack\.json, store/,
   'a snapshot that is not JSON': /snapshot\.json is missing or not JSON/,
   'a snapshot naming a pack that is gone': /no longer in the cache \(evicted\?\)/
 }
@@ -177,6 +233,24 @@ describe('a bad cache entry', () => {
       ])
       expect(shell.stdout).toBe('Hello, world!\n')
       expect(countBuilds(shell.stderr)).toBeGreaterThan(0)
+
+      // The entry heals: this job saves what it built, never naming the broken
+      // entry, and a fresh job then builds nothing.
+      await saveSnapshot(ctx, r.state)
+      const fresh = await world()
+      const again = await job(fresh, {
+        deps: DEPS,
+        backend: 'local',
+        cacheDir: cache,
+        run: 'hello'
+      })
+      expect(again.log.warnings).toEqual([])
+      expect(again.restore.cacheHit).toBe(true)
+      expect(again.builds).toBe(0)
+      expect(again.shell.stdout).toBe('Hello, world!\n')
+      const verify = await nixPortable(fresh, ['nix-store', '--verify', '--check-contents'])
+      expect(verify.code).toBe(0)
+      expect(verify.stderr).not.toMatch(/modified|disappeared/)
     }
   )
 })

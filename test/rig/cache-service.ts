@@ -26,6 +26,8 @@ export interface CacheService {
   failNext(status: number, count?: number): void
   /** Every twirp method called, in order. */
   calls: string[]
+  /** Replaces a stored entry's bytes in Azurite, as a flipped bit or a bad writer would. */
+  overwrite(key: string, bytes: Buffer): Promise<void>
   stop(): Promise<void>
 }
 
@@ -112,6 +114,16 @@ export async function startCacheService(): Promise<CacheService> {
       failures = { status, count }
     },
     calls,
+    async overwrite(key, bytes) {
+      const entry = entries.find(e => e.key === key && e.finalized)
+      if (!entry) throw new Error(`no entry ${key}`)
+      const r = await fetch(azurite.sasUrl(entry.blob), {
+        method: 'PUT',
+        headers: { 'x-ms-blob-type': 'BlockBlob', 'content-length': String(bytes.length) },
+        body: bytes
+      })
+      if (!r.ok) throw new Error(`overwriting ${key}: ${r.status} ${await r.text()}`)
+    },
     async stop() {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
