@@ -33,6 +33,8 @@ export interface JobOptions {
   key?: string
   /** The CLI's --verbose. */
   verbose?: boolean
+  /** More inputs by name (signing-key, trusted-public-keys, …). */
+  inputs?: Record<string, string>
 }
 
 export class RecordingLogger implements Logger {
@@ -61,7 +63,8 @@ export function jobConfig(world: World, o: JobOptions): Readonly<Config> {
     'cache-dir': o.cacheDir,
     location: world.location,
     'nix-portable': world.launcher,
-    key: o.key ?? ''
+    key: o.key ?? '',
+    ...o.inputs
   }
   return parseConfig(name => inputs[name] ?? '', {
     ...world.env,
