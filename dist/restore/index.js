@@ -101586,69 +101586,6 @@ class GithubBackend {
     }
 }
 
-;// CONCATENATED MODULE: ./src/store/lock.ts
-// One nix-store-cache operation at a time on a location: jobs on one self-hosted
-// machine may share a store, and two restores moving the same folders, or a save
-// reading while a restore writes, must not interleave. A lock is a folder (mkdir
-// is atomic) holding its owner's pid; a lock whose owner is gone is taken over.
-
-
-
-function alive(pid) {
-    try {
-        process.kill(pid, 0);
-        return true;
-    }
-    catch (e) {
-        return e.code === 'EPERM';
-    }
-}
-async function withLock(dir, f, o = {}) {
-    const lock = (0,external_node_path_namespaceObject.join)(dir, 'lock');
-    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-    const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
-    let told = false;
-    for (;;) {
-        try {
-            await (0,promises_namespaceObject.mkdir)(lock);
-            await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(lock, 'pid'), String(process.pid));
-            break;
-        }
-        catch (e) {
-            if (e.code !== 'EEXIST')
-                throw e;
-        }
-        const owner = await ownerOf(lock);
-        if (owner === 'gone') {
-            await (0,promises_namespaceObject.rm)(lock, { recursive: true, force: true });
-            continue;
-        }
-        if (Date.now() > deadline)
-            throw new CacheError(`${lock} is still held by process ${owner}`);
-        if (!told && typeof owner === 'number')
-            o.onWait?.(owner);
-        told = true;
-        await new Promise(r => setTimeout(r, 200));
-    }
-    try {
-        return await f();
-    }
-    finally {
-        await (0,promises_namespaceObject.rm)(lock, { recursive: true, force: true });
-    }
-}
-/** The owner's pid; 'gone' when it died, or wrote no pid within a minute; undefined while unknown. */
-async function ownerOf(lock) {
-    const text = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(lock, 'pid'), 'utf8').catch(() => undefined);
-    const pid = Number(text);
-    if (text !== undefined && pid > 0)
-        return alive(pid) ? pid : 'gone';
-    const st = await (0,promises_namespaceObject.stat)(lock).catch(() => undefined);
-    if (!st)
-        return undefined;
-    return Date.now() - st.mtimeMs > 60_000 ? 'gone' : undefined;
-}
-
 ;// CONCATENATED MODULE: ./src/backend/local.ts
 // The local backend: `<dir>/<key>.tar.zst`, for a self-hosted runner's disk or a
 // shared volume. Written under a temporary name and linked into place, so a
@@ -101658,8 +101595,9 @@ async function ownerOf(lock) {
 
 
 
-
 const SUFFIX = '.tar.zst';
+/** A save writing an archive touches it continuously; one untouched this long is dead. */
+const TMP_MAX_AGE_MS = 60 * 60_000;
 // Level 3 is zstd's default: near the best ratio per second. --long would save
 // a few percent but needs the flag to decompress (RIG.md).
 const COMPRESS = 'zstd -T0 -3 -q';
@@ -101675,13 +101613,27 @@ class LocalBackend {
         this.stageRoot = stageRoot;
         this.entryDir = (0,external_node_path_namespaceObject.join)(stageRoot, 'entry');
     }
-    /** Stage folders are named `<pid>-<random>`: remove those whose process is gone. */
+    /**
+     * Called while holding the location's lock, which every restore and save holds
+     * for its whole run: another stage folder (`<pid>-<random>`) then belongs to a
+     * job that is over or dead. Temporary archives in the cache folder, which jobs
+     * on other machines may be writing, go once untouched for an hour.
+     */
     async sweep() {
         const parent = (0,external_node_path_namespaceObject.dirname)(this.stageRoot);
         for (const name of await (0,promises_namespaceObject.readdir)(parent).catch(() => [])) {
-            const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-            if (pid && pid !== process.pid && !alive(pid))
+            if (/^\d+-[0-9a-f]+$/.test(name) && (0,external_node_path_namespaceObject.join)(parent, name) !== this.stageRoot) {
                 await removeTree((0,external_node_path_namespaceObject.join)(parent, name));
+            }
+        }
+        const now = Date.now();
+        for (const name of await (0,promises_namespaceObject.readdir)(this.cacheDir).catch(() => [])) {
+            if (!name.startsWith('.') || !name.endsWith('.tmp'))
+                continue;
+            const file = (0,external_node_path_namespaceObject.join)(this.cacheDir, name);
+            const st = await (0,promises_namespaceObject.stat)(file).catch(() => undefined);
+            if (st && now - st.mtimeMs > TMP_MAX_AGE_MS)
+                await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
         }
     }
     async restore(dir, primaryKey, prefixes) {
@@ -101969,6 +101921,102 @@ async function timed(phases, name, f) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/store/lock.ts
+// One nix-store-cache operation at a time on a location: jobs on one self-hosted
+// machine may share a store, and two restores moving the same folders, or a save
+// reading while a restore writes, must not interleave.
+//
+// The lock is the kernel's (flock(2), through util-linux's `flock`, held by a
+// child process whose stdin is our pipe): it is released when its holder exits
+// or dies, however it dies, so there is never a stale lock to take over, no
+// check-then-remove race, and no pid to be fooled by (pid reuse, another pid
+// namespace). An `owner` file beside it only says who holds it, for the wait
+// message; nothing trusts it.
+
+
+
+
+
+async function withLock(dir, f, o = {}) {
+    await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
+    const release = await acquire(dir, o);
+    try {
+        const owner = {
+            pid: process.pid,
+            host: (0,external_node_os_namespaceObject.hostname)(),
+            since: new Date().toISOString(),
+            what: o.what ?? 'nix-store-cache'
+        };
+        await (0,promises_namespaceObject.writeFile)((0,external_node_path_namespaceObject.join)(dir, 'owner'), JSON.stringify(owner));
+        return await f();
+    }
+    finally {
+        await release();
+    }
+}
+/** Who holds the lock in `dir`, as its owner file says. */
+async function holderOf(dir) {
+    try {
+        const o = JSON.parse(await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(dir, 'owner'), 'utf8'));
+        return `process ${o.pid} on ${o.host} (${o.what}, since ${o.since})`;
+    }
+    catch {
+        return 'another process';
+    }
+}
+/** Resolves once the lock is held; the function it returns releases it. */
+function acquire(dir, o) {
+    const timeoutMs = o.timeoutMs ?? 10 * 60_000;
+    const everyMs = o.everyMs ?? 10_000;
+    const started = Date.now();
+    // `cat` holds flock's child alive until our end of the pipe closes.
+    const child = (0,external_node_child_process_namespaceObject.spawn)('flock', ['--exclusive', (0,external_node_path_namespaceObject.join)(dir, 'lock'), 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+        stdio: ['pipe', 'pipe', 'pipe']
+    });
+    const exited = new Promise(resolve => child.once('close', () => resolve()));
+    const release = async () => {
+        child.stdin.end();
+        await exited;
+    };
+    return new Promise((resolve, reject) => {
+        let stderr = '';
+        let settled = false;
+        const timers = [];
+        const done = () => {
+            timers.forEach(t => clearTimeout(t));
+            const first = !settled;
+            settled = true;
+            return first;
+        };
+        const fail = (e) => {
+            if (!done())
+                return;
+            child.kill('SIGKILL');
+            reject(e);
+        };
+        child.stderr.on('data', (d) => (stderr += d.toString()));
+        child.stdout.once('data', () => {
+            if (done())
+                resolve(release);
+        });
+        child.once('error', e => fail(new CacheError(`cannot lock ${dir}: ${message(e)}`)));
+        child.once('close', code => {
+            if (code !== null)
+                fail(new CacheError(`cannot lock ${dir}: flock exited ${code}: ${stderr.trim()}`));
+        });
+        const tell = () => {
+            if (settled)
+                return;
+            void holderOf(dir).then(h => o.onWait?.(h, Date.now() - started));
+            timers.push(setTimeout(tell, everyMs));
+        };
+        timers.push(setTimeout(tell, Math.min(everyMs, 1000)));
+        timers.push(setTimeout(() => {
+            void holderOf(dir).then(h => fail(new CacheError(`${(0,external_node_path_namespaceObject.join)(dir, 'lock')} is still held by ${h} after ${Math.round(timeoutMs / 1000)} s`)));
+        }, timeoutMs));
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/snapshot/manifest.ts
 // A snapshot: the small entry listing the packs that together hold what a
 // dependency set needs. Untrusted when restored: narrowed field by field.
@@ -102030,9 +102078,12 @@ const MAX_PACKS = 8;
 function lockDir(lay) {
     return (0,external_node_path_namespaceObject.join)(lay.location, '.nix-store-cache');
 }
-function waitNote(ctx) {
+/** Lock options for an operation on the location: says who holds it, every 10 s. */
+function lockOptions(ctx, what) {
     return {
-        onWait: owner => ctx.log.info(`Another nix-store-cache (process ${owner}) is working on this location: waiting.`)
+        what,
+        onWait: (holder, waitedMs) => ctx.log.info(`Waiting for ${lockDir(ctx.layout)}: another nix-store-cache works on this location ` +
+            `(${holder}); waited ${Math.round(waitedMs / 1000)} s.`)
     };
 }
 /** Narrows a state value read back from the action's state or the CLI's state file. */
@@ -102395,7 +102446,7 @@ function validAmong(lay, paths) {
 async function restoreSnapshot(ctx) {
     const phases = [];
     try {
-        return await withLock(lockDir(ctx.layout), () => restoreInto(ctx, phases), waitNote(ctx));
+        return await withLock(lockDir(ctx.layout), () => restoreInto(ctx, phases), lockOptions(ctx, 'restore'));
     }
     catch (e) {
         // Whatever went wrong, the job goes on uncached (a cache is never worth a failure).

@@ -5,12 +5,13 @@ import { randomBytes } from 'node:crypto'
 import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { removeTree } from '../store/fsops.js'
-import { alive } from '../store/lock.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
 import type { Backend, SaveOptions, SaveOutcome } from './types.js'
 
 const SUFFIX = '.tar.zst'
+/** A save writing an archive touches it continuously; one untouched this long is dead. */
+const TMP_MAX_AGE_MS = 60 * 60_000
 // Level 3 is zstd's default: near the best ratio per second. --long would save
 // a few percent but needs the flag to decompress (RIG.md).
 const COMPRESS = 'zstd -T0 -3 -q'
@@ -27,12 +28,25 @@ export class LocalBackend implements Backend {
     this.entryDir = join(stageRoot, 'entry')
   }
 
-  /** Stage folders are named `<pid>-<random>`: remove those whose process is gone. */
+  /**
+   * Called while holding the location's lock, which every restore and save holds
+   * for its whole run: another stage folder (`<pid>-<random>`) then belongs to a
+   * job that is over or dead. Temporary archives in the cache folder, which jobs
+   * on other machines may be writing, go once untouched for an hour.
+   */
   async sweep(): Promise<void> {
     const parent = dirname(this.stageRoot)
     for (const name of await readdir(parent).catch(() => [] as string[])) {
-      const pid = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1])
-      if (pid && pid !== process.pid && !alive(pid)) await removeTree(join(parent, name))
+      if (/^\d+-[0-9a-f]+$/.test(name) && join(parent, name) !== this.stageRoot) {
+        await removeTree(join(parent, name))
+      }
+    }
+    const now = Date.now()
+    for (const name of await readdir(this.cacheDir).catch(() => [] as string[])) {
+      if (!name.startsWith('.') || !name.endsWith('.tmp')) continue
+      const file = join(this.cacheDir, name)
+      const st = await stat(file).catch(() => undefined)
+      if (st && now - st.mtimeMs > TMP_MAX_AGE_MS) await unlink(file).catch(() => undefined)
     }
   }
 

@@ -3,6 +3,7 @@ import type { Backend } from '../backend/index.js'
 import type { KeyContext } from '../keys.js'
 import type { Logger } from '../log.js'
 import type { Layout } from '../store/layout.js'
+import type { LockOptions } from '../store/lock.js'
 import type { SigningKey, TrustedKey } from '../trust/signatures.js'
 import { parseManifest, type Manifest } from './manifest.js'
 
@@ -49,11 +50,14 @@ export function lockDir(lay: Layout): string {
   return join(lay.location, '.nix-store-cache')
 }
 
-export function waitNote(ctx: CacheContext): { onWait: (owner: number) => void } {
+/** Lock options for an operation on the location: says who holds it, every 10 s. */
+export function lockOptions(ctx: CacheContext, what: 'restore' | 'save'): LockOptions {
   return {
-    onWait: owner =>
+    what,
+    onWait: (holder, waitedMs) =>
       ctx.log.info(
-        `Another nix-store-cache (process ${owner}) is working on this location: waiting.`
+        `Waiting for ${lockDir(ctx.layout)}: another nix-store-cache works on this location ` +
+          `(${holder}); waited ${Math.round(waitedMs / 1000)} s.`
       )
   }
 }

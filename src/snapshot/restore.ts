@@ -7,7 +7,7 @@ import { depsPrefix, restorePrefixes } from '../keys.js'
 import { timed, type Phase } from '../log.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
-import { lockDir, waitNote, type CacheContext, type CacheState } from './context.js'
+import { lockDir, lockOptions, type CacheContext, type CacheState } from './context.js'
 import { fetchPacks } from './fetch.js'
 import { currentWatermark, placePack, prepareDb, repairLocal, validAmong } from './local-store.js'
 import { readManifest, type Manifest } from './manifest.js'
@@ -26,7 +26,11 @@ export interface RestoreReport {
 export async function restoreSnapshot(ctx: CacheContext): Promise<RestoreReport> {
   const phases: Phase[] = []
   try {
-    return await withLock(lockDir(ctx.layout), () => restoreInto(ctx, phases), waitNote(ctx))
+    return await withLock(
+      lockDir(ctx.layout),
+      () => restoreInto(ctx, phases),
+      lockOptions(ctx, 'restore')
+    )
   } catch (e) {
     // Whatever went wrong, the job goes on uncached (a cache is never worth a failure).
     ctx.log.warning(`Restoring the cache failed: ${message(e)}. Going on without it.`)

@@ -15,7 +15,7 @@ import { baseName } from '../store/layout.js'
 import { stagePack } from '../store/pack-dir.js'
 import { signRow, withSignature, type SigningKey } from '../trust/signatures.js'
 import { mismatches } from '../trust/verify.js'
-import { lockDir, MAX_PACKS, waitNote, type CacheContext, type CacheState } from './context.js'
+import { lockDir, MAX_PACKS, lockOptions, type CacheContext, type CacheState } from './context.js'
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type PackRef } from './manifest.js'
 
 export interface SaveReport {
@@ -32,7 +32,7 @@ export interface SaveReport {
 }
 
 export async function saveSnapshot(ctx: CacheContext, state: CacheState): Promise<SaveReport> {
-  return withLock(lockDir(ctx.layout), () => saveLocked(ctx, state), waitNote(ctx))
+  return withLock(lockDir(ctx.layout), () => saveLocked(ctx, state), lockOptions(ctx, 'save'))
 }
 
 async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveReport> {

@@ -3,7 +3,15 @@
 // @actions/cache), judged by nix-store --verify and build counts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { chownSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  utimesSync,
+  writeFileSync
+} from 'node:fs'
 import { chmod, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startCacheService, type CacheService } from '../rig/cache-service.js'
@@ -252,20 +260,30 @@ describe('many packs', () => {
   })
 })
 
-describe('stage folders', () => {
-  it('are swept when their process is gone, and kept while it runs', async () => {
+describe('leftovers of dead jobs', () => {
+  it('are swept: stage folders whatever pid they name, temp archives untouched for an hour', async () => {
     const w = await makeWorld()
     try {
       const dead = spawnSync('true').pid!
       const root = join(w.location, '.nix-store-cache')
+      // Every restore and save holds the location's lock for its whole run, so
+      // one found while holding it is a leftover, even one named for a live pid
+      // (pid reuse, another pid namespace).
       const stale = join(root, `${dead}-0badc0de`)
-      const live = join(root, `${process.ppid}-0badc0de`)
-      for (const d of [stale, live]) mkdirSync(join(d, 'store', 'x'), { recursive: true })
+      const reused = join(root, `${process.ppid}-0badc0de`)
+      for (const d of [stale, reused]) mkdirSync(join(d, 'store', 'x'), { recursive: true })
       await chmod(join(stale, 'store'), 0o555) // as a half-moved pack would be
-      await job(w, { deps: 'figlet', backend: 'local', cacheDir: join(w.root, 'cache') })
-      expect(existsSync(stale)).toBe(false)
-      expect(existsSync(live)).toBe(true)
-      expect(readdirSync(root).sort()).toEqual([`${process.ppid}-0badc0de`])
+      const cache = join(w.root, 'cache')
+      mkdirSync(cache)
+      const oldTmp = join(cache, '.nix-store-cache-v1-x.1.ab.tmp')
+      const newTmp = join(cache, '.nix-store-cache-v1-y.2.cd.tmp')
+      for (const f of [oldTmp, newTmp]) writeFileSync(f, 'half an archive')
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
+      utimesSync(oldTmp, twoHoursAgo, twoHoursAgo)
+      await job(w, { deps: 'figlet', backend: 'local', cacheDir: cache })
+      expect(readdirSync(root).filter(n => /^\d+-/.test(n))).toEqual([])
+      expect(existsSync(oldTmp)).toBe(false)
+      expect(existsSync(newTmp)).toBe(true) // may be another machine's save in progress
     } finally {
       await removeWorld(w)
     }
