@@ -13,6 +13,21 @@ const MAX_KEY = 512
 // with a digit, ' or -) joined by dots: `gcc`, `python3Packages.numpy`.
 const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/
 
+// Nix's keywords cannot name an attribute in `nix-shell -p` (it builds
+// `with import <nixpkgs> {}; [ if ]`, which does not parse).
+const NIX_KEYWORDS = new Set([
+  'if',
+  'then',
+  'else',
+  'assert',
+  'with',
+  'let',
+  'in',
+  'rec',
+  'inherit',
+  'or'
+])
+
 /** Splits `systemDependencies` on spaces, commas and newlines; dedupes and sorts. */
 export function parseDependencies(input: string, name = 'systemDependencies'): string[] {
   const items = input.split(/[\s,]+/).filter(Boolean)
@@ -22,6 +37,12 @@ export function parseDependencies(input: string, name = 'systemDependencies'): s
     )
   }
   for (const item of items) {
+    const keyword = item.split('.').find(part => NIX_KEYWORDS.has(part))
+    if (keyword !== undefined) {
+      throw new InputError(
+        `Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name: \`${keyword}\` is a Nix keyword`
+      )
+    }
     if (!ATTR_PATH.test(item)) {
       throw new InputError(
         `Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name ` +

@@ -39258,7 +39258,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1099);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3733);
 
 try {
     process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
@@ -39273,7 +39273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1099:
+/***/ 3733:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39473,6 +39473,425 @@ const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: ./src/errors.ts
+/** Bad input: the step fails before anything is touched. The message names the input. */
+class InputError extends Error {
+    name = 'InputError';
+}
+/** A cache service or archive problem: a warning, and the job goes on uncached. */
+class CacheError extends Error {
+    name = 'CacheError';
+}
+function message(e) {
+    return e instanceof Error ? e.message : String(e);
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/keys.ts
+// Cache keys: nix-store-cache-v1-<os>-<arch>-<nix-portable>-<deps hash>-<snapshot hash>-<unique>.
+// Restore looks up the deps prefix (newest snapshot for exactly these
+// dependencies), then the user's restore keys, then the nix-portable prefix (the
+// closest snapshot of any dependency set), so a job with new dependencies still
+// starts from what exists and uploads only what it added.
+
+
+const KEY_VERSION = 'nix-store-cache-v1';
+const MAX_KEY = 512;
+// A nixpkgs attribute path: identifiers (letters, digits, _, ', -; not starting
+// with a digit, ' or -) joined by dots: `gcc`, `python3Packages.numpy`.
+const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/;
+// Nix's keywords cannot name an attribute in `nix-shell -p` (it builds
+// `with import <nixpkgs> {}; [ if ]`, which does not parse).
+const NIX_KEYWORDS = new Set([
+    'if',
+    'then',
+    'else',
+    'assert',
+    'with',
+    'let',
+    'in',
+    'rec',
+    'inherit',
+    'or'
+]);
+/** Splits `systemDependencies` on spaces, commas and newlines; dedupes and sorts. */
+function parseDependencies(input, name = 'systemDependencies') {
+    const items = input.split(/[\s,]+/).filter(Boolean);
+    if (items.length === 0) {
+        throw new InputError(`Input \`${name}\` is empty: name at least one nixpkgs attribute, e.g. \`gcc ffmpeg\``);
+    }
+    for (const item of items) {
+        const keyword = item.split('.').find(part => NIX_KEYWORDS.has(part));
+        if (keyword !== undefined) {
+            throw new InputError(`Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name: \`${keyword}\` is a Nix keyword`);
+        }
+        if (!ATTR_PATH.test(item)) {
+            throw new InputError(`Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name ` +
+                "(letters, digits, `_`, `-`, `'`, joined by dots, e.g. `python3Packages.numpy`)");
+        }
+    }
+    return [...new Set(items)].sort();
+}
+function digest(text, length = 20) {
+    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex').slice(0, length);
+}
+function clean(part) {
+    return part.replace(/[^A-Za-z0-9._]/g, '_');
+}
+/** `nix-store-cache-v1-<os>-<arch>-<nix-portable>-`: every snapshot made with this nix-portable. */
+function platformPrefix(ctx) {
+    return `${KEY_VERSION}-${clean(ctx.os)}-${clean(ctx.arch)}-${clean(ctx.nixPortable)}-`;
+}
+/** Snapshots for exactly these dependencies and user key. */
+function depsPrefix(ctx) {
+    const material = `${ctx.dependencies.join(' ')}\n${ctx.userKey}`;
+    return `${platformPrefix(ctx)}${digest(material)}-`;
+}
+/**
+ * A snapshot's key: its dependency prefix, a digest of the packs it lists, and a
+ * part of its own. Every save writes a new snapshot (they are small, and only
+ * written when something changed), so one that arrived broken, which keys being
+ * immutable could never replace, is simply superseded by the next, newer one.
+ */
+function snapshotKey(ctx, packKeys) {
+    return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}-${uniquePart()}`);
+}
+/**
+ * A key for a pack whose own key holds a broken entry on a backend that cannot
+ * overwrite (the Actions cache): the same paths under a key nobody has used.
+ */
+function healedPackKey(key) {
+    return checkKey(`${key}-${uniquePart()}`);
+}
+function uniquePart() {
+    return `${Date.now().toString(36)}${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
+}
+/** A pack's key comes from its sorted path list: the same paths saved twice are one entry. */
+function packKey(ctx, paths) {
+    const sorted = [...paths].sort();
+    return checkKey(`${KEY_VERSION}-${clean(ctx.os)}-${clean(ctx.arch)}-pack-${digest(sorted.join('\n'), 32)}`);
+}
+/** Where restore looks, in order. User prefixes come between ours. */
+function restorePrefixes(ctx, userRestoreKeys) {
+    return [...new Set([depsPrefix(ctx), ...userRestoreKeys, platformPrefix(ctx)])];
+}
+/** Validates a user restore key (the same limits as the cache service's). */
+function parseRestoreKeys(input, name = 'restore-keys') {
+    const keys = input
+        .split('\n')
+        .map(k => k.trim())
+        .filter(Boolean);
+    for (const k of keys) {
+        if (k.includes(','))
+            throw new InputError(`Input \`${name}\`: \`${k}\` contains a comma, which cache keys cannot`);
+        if (k.length > MAX_KEY)
+            throw new InputError(`Input \`${name}\`: a key is longer than ${MAX_KEY} characters`);
+    }
+    return keys;
+}
+function checkKey(key) {
+    if (key.length > MAX_KEY || key.includes(','))
+        throw new Error(`internal: bad cache key ${key}`);
+    return key;
+}
+
+;// CONCATENATED MODULE: ./src/trust/nar.ts
+function narHashSync(root, fs, crypto) {
+    const hash = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const zeros = Buffer.alloc(8);
+    const len = Buffer.alloc(8);
+    let size = 0;
+    const raw = (b) => {
+        hash.update(b);
+        size += b.length;
+    };
+    const header = (n) => {
+        len.writeBigUInt64LE(BigInt(n));
+        raw(len);
+    };
+    const pad = (n) => {
+        if (n % 8 !== 0)
+            raw(zeros.subarray(0, 8 - (n % 8)));
+    };
+    const str = (s) => {
+        const b = typeof s === 'string' ? Buffer.from(s) : s;
+        header(b.length);
+        raw(b);
+        pad(b.length);
+    };
+    const file = (path, length) => {
+        header(length);
+        const fd = fs.openSync(path, 'r');
+        try {
+            let left = length;
+            while (left > 0) {
+                const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), null);
+                if (n === 0)
+                    throw new Error(`${path} shrank while it was read`);
+                raw(buf.subarray(0, n));
+                left -= n;
+            }
+        }
+        finally {
+            fs.closeSync(fd);
+        }
+        pad(length);
+    };
+    const node = (path) => {
+        const st = fs.lstatSync(path);
+        str('(');
+        str('type');
+        if (st.isSymbolicLink()) {
+            str('symlink');
+            str('target');
+            str(fs.readlinkSync(path, { encoding: 'buffer' }));
+        }
+        else if (st.isFile()) {
+            str('regular');
+            if (st.mode & 0o100) {
+                str('executable');
+                str('');
+            }
+            str('contents');
+            file(path, st.size);
+        }
+        else if (st.isDirectory()) {
+            str('directory');
+            const names = fs.readdirSync(path, { encoding: 'buffer' }).sort(Buffer.compare);
+            for (const name of names) {
+                str('entry');
+                str('(');
+                str('name');
+                str(name);
+                str('node');
+                node(`${path}/${name.toString()}`);
+                str(')');
+            }
+        }
+        else {
+            throw new Error(`${path} is neither a file, a directory nor a symbolic link`);
+        }
+        str(')');
+    };
+    str('nix-archive-1');
+    node(root);
+    return { hex: hash.digest('hex'), size };
+}
+const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+/** Nix's own base32 (printHash32): what narinfo files and signatures use. */
+function toNix32(bytes) {
+    const n = Math.floor((bytes.length * 8 - 1) / 5) + 1;
+    let out = '';
+    for (let k = n - 1; k >= 0; k--) {
+        const b = k * 5;
+        const i = Math.floor(b / 8);
+        const j = b % 8;
+        const c = (bytes[i] >> j) | (i + 1 < bytes.length ? bytes[i + 1] << (8 - j) : 0);
+        out += NIX32[c & 0x1f];
+    }
+    return out;
+}
+/** The inverse of toNix32, for a 32-byte sha256; undefined when malformed. */
+function fromNix32(s) {
+    if (s.length !== 52)
+        return undefined;
+    const bytes = Buffer.alloc(32);
+    for (let k = 0; k < s.length; k++) {
+        const digit = NIX32.indexOf(s[s.length - 1 - k]);
+        if (digit < 0)
+            return undefined;
+        const b = k * 5;
+        const i = Math.floor(b / 8);
+        const j = b % 8;
+        bytes[i] = bytes[i] | ((digit << j) & 0xff);
+        if (i + 1 < 32)
+            bytes[i + 1] = bytes[i + 1] | (digit >> (8 - j));
+        else if (digit >> (8 - j) !== 0)
+            return undefined;
+    }
+    return bytes;
+}
+/**
+ * A ValidPaths.hash value (`sha256:<hex>`, or `sha256:<nix32>` as some tools
+ * write it) as raw bytes; undefined when it is neither.
+ */
+function parseNarHash(value) {
+    const m = /^sha256:([0-9a-f]{64}|[0-9a-z]{52})$/.exec(value);
+    if (!m)
+        return undefined;
+    return m[1].length === 64 ? Buffer.from(m[1], 'hex') : fromNix32(m[1]);
+}
+
+;// CONCATENATED MODULE: ./src/trust/signatures.ts
+// Signatures in Nix's own format, so that Nix itself can check them: keys as
+// `nix-store --generate-binary-cache-key` writes them (`name:base64`; a secret
+// key is the 32-byte seed followed by the 32-byte public key), signatures
+// `name:base64(ed25519(fingerprint))` in ValidPaths.sigs, space-separated, over
+// the fingerprint Nix uses for narinfo signatures:
+//   1;<path>;sha256:<nix32 narHash>;<narSize>;<sorted references, comma-separated>
+
+
+const b64url = (b) => b.toString('base64url');
+function splitKey(text, bytes) {
+    const m = /^([A-Za-z0-9._+-]+):([A-Za-z0-9+/]+={0,2})$/.exec(text.trim());
+    if (!m)
+        return undefined;
+    const raw = Buffer.from(m[2], 'base64');
+    return raw.length === bytes ? { name: m[1], raw } : undefined;
+}
+/** A secret key; undefined when `text` is not one (the caller names the input). */
+function parseSecretKey(text) {
+    const k = splitKey(text, 64);
+    if (!k)
+        return undefined;
+    const [seed, pub] = [k.raw.subarray(0, 32), k.raw.subarray(32)];
+    const key = (0,external_node_crypto_.createPrivateKey)({
+        key: { kty: 'OKP', crv: 'Ed25519', d: b64url(seed), x: b64url(pub) },
+        format: 'jwk'
+    });
+    // The public half must be the seed's: a key pasted wrong would sign with one
+    // key while claiming another.
+    const derived = (0,external_node_crypto_.createPublicKey)(key).export({ format: 'jwk' }).x;
+    return derived === b64url(pub) ? { name: k.name, key } : undefined;
+}
+function parsePublicKey(text) {
+    const k = splitKey(text, 32);
+    if (!k)
+        return undefined;
+    return {
+        name: k.name,
+        key: (0,external_node_crypto_.createPublicKey)({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(k.raw) }, format: 'jwk' })
+    };
+}
+/** The fingerprint Nix signs; undefined when the row cannot have one (no size, bad hash). */
+function fingerprint(row) {
+    const hash = parseNarHash(row.hash);
+    if (!hash || !(row.narSize > 0))
+        return undefined;
+    const refs = [...row.references].sort().join(',');
+    return `1;${row.path};sha256:${toNix32(hash)};${row.narSize};${refs}`;
+}
+/** `name:base64sig`, for ValidPaths.sigs. */
+function signRow(row, k) {
+    const fp = fingerprint(row);
+    if (fp === undefined)
+        throw new Error(`cannot sign ${row.path}: its row has no NAR hash or size`);
+    return `${k.name}:${(0,external_node_crypto_.sign)(null, Buffer.from(fp), k.key).toString('base64')}`;
+}
+/** Whether one of `sigs` (ValidPaths.sigs) is a valid signature of `row` by a trusted key. */
+function hasTrustedSignature(row, sigs, trusted) {
+    const fp = fingerprint(row);
+    if (fp === undefined || !sigs)
+        return false;
+    for (const s of sigs.split(/\s+/).filter(Boolean)) {
+        const colon = s.indexOf(':');
+        const name = s.slice(0, colon);
+        const sig = Buffer.from(s.slice(colon + 1), 'base64');
+        if (colon <= 0 || sig.length !== 64)
+            continue;
+        for (const t of trusted) {
+            if (t.name === name && (0,external_node_crypto_.verify)(null, Buffer.from(fp), t.key, sig))
+                return true;
+        }
+    }
+    return false;
+}
+/** Adds (or replaces) the signature by `k.name` in a sigs value. */
+function withSignature(sigs, signature, keyName) {
+    const others = (sigs ?? '').split(/\s+/).filter(s => s && !s.startsWith(`${keyName}:`));
+    return [...others, signature].join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/config.ts
+// Inputs -> one typed, validated, read-only Config. The action reads inputs with
+// core.getInput, the CLI from its flags: both pass a getter with the same names.
+
+
+
+
+
+function parseConfig(input, env) {
+    const get = (name) => input(name).trim();
+    const home = env.HOME || (0,external_node_os_namespaceObject.homedir)();
+    const config = {
+        dependencies: parseDependencies(get('systemDependencies')),
+        run: input('run'),
+        userKey: get('key'),
+        restoreKeys: parseRestoreKeys(input('restore-keys')),
+        backend: parseBackend(get('backend') || 'auto', env),
+        cacheDir: absolute(get('cache-dir') || (0,external_node_path_namespaceObject.join)(home, '.cache', 'nix-store-cache'), 'cache-dir'),
+        location: absolute(get('location') || home, 'location'),
+        nixPortable: get('nix-portable') ? absolute(get('nix-portable'), 'nix-portable') : '',
+        nixPortableVersion: parseVersion(get('nix-portable-version') || 'v012'),
+        runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix']),
+        allowUserNamespaces: parseBool(get('allow-user-namespaces') || 'false', 'allow-user-namespaces'),
+        save: parseBool(get('save') || 'true', 'save'),
+        trustedKeys: parseTrustedKeys(get('trusted-public-keys')),
+        failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
+        workspace: env.GITHUB_WORKSPACE || process.cwd()
+    };
+    const signingKey = get('signing-key');
+    if (signingKey)
+        config.signingKey = parseSigningKey(signingKey);
+    return Object.freeze(config);
+}
+/** Never echoes the value: it is a secret. */
+function parseSigningKey(value) {
+    const key = parseSecretKey(value);
+    if (!key) {
+        throw new InputError('Input `signing-key` is not a Nix secret key: pass the whole content of the file ' +
+            '`nix-store --generate-binary-cache-key NAME secret.key public.key` writes (`NAME:base64`), from a secret');
+    }
+    return key;
+}
+function parseTrustedKeys(value) {
+    return value
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(k => {
+        const key = parsePublicKey(k);
+        if (!key) {
+            throw new InputError(`Input \`trusted-public-keys\`: \`${k.slice(0, 100)}\` is not a Nix public key ` +
+                '(`NAME:base64` of 32 bytes, as in public.key or nix.conf)');
+        }
+        return key;
+    });
+}
+function parseBackend(value, env) {
+    const v = oneOf(value, 'backend', ['auto', 'local', 'github']);
+    if (v !== 'auto')
+        return v;
+    return env.GITHUB_ACTIONS === 'true' ? 'github' : 'local';
+}
+function parseBool(value, name) {
+    const v = value.toLowerCase();
+    if (v === 'true')
+        return true;
+    if (v === 'false')
+        return false;
+    throw new InputError(`Input \`${name}\`: \`${value}\` is not \`true\` or \`false\``);
+}
+function oneOf(value, name, allowed) {
+    if (allowed.includes(value))
+        return value;
+    throw new InputError(`Input \`${name}\`: \`${value}\` is not one of ${allowed.map(a => `\`${a}\``).join(', ')}`);
+}
+function parseVersion(value) {
+    if (!/^v\d{3}$/.test(value)) {
+        throw new InputError(`Input \`nix-portable-version\`: \`${value}\` is not a release tag like \`v012\``);
+    }
+    return value;
+}
+function absolute(path, name) {
+    if (path.includes('\n'))
+        throw new InputError(`Input \`${name}\`: a path cannot contain a newline`);
+    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.resolve)(path);
+}
+
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
 // EXTERNAL MODULE: external "path"
@@ -39931,405 +40350,32 @@ function io_copyFile(srcFile, destFile, force) {
     });
 }
 //# sourceMappingURL=io.js.map
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./src/errors.ts
-/** Bad input: the step fails before anything is touched. The message names the input. */
-class InputError extends Error {
-    name = 'InputError';
-}
-/** A cache service or archive problem: a warning, and the job goes on uncached. */
-class CacheError extends Error {
-    name = 'CacheError';
-}
-function message(e) {
-    return e instanceof Error ? e.message : String(e);
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/keys.ts
-// Cache keys: nix-store-cache-v1-<os>-<arch>-<nix-portable>-<deps hash>-<snapshot hash>-<unique>.
-// Restore looks up the deps prefix (newest snapshot for exactly these
-// dependencies), then the user's restore keys, then the nix-portable prefix (the
-// closest snapshot of any dependency set), so a job with new dependencies still
-// starts from what exists and uploads only what it added.
+;// CONCATENATED MODULE: ./src/which.ts
+// @actions/io's which(), without its noise: it prints "Unexpected error
+// attempting to determine if executable file exists" for every PATH folder the
+// user cannot search (a runner's PATH may list root's). Those folders cannot hold
+// anything this user could run, so the search leaves them out.
 
 
-const KEY_VERSION = 'nix-store-cache-v1';
-const MAX_KEY = 512;
-// A nixpkgs attribute path: identifiers (letters, digits, _, ', -; not starting
-// with a digit, ' or -) joined by dots: `gcc`, `python3Packages.numpy`.
-const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/;
-/** Splits `systemDependencies` on spaces, commas and newlines; dedupes and sorts. */
-function parseDependencies(input, name = 'systemDependencies') {
-    const items = input.split(/[\s,]+/).filter(Boolean);
-    if (items.length === 0) {
-        throw new InputError(`Input \`${name}\` is empty: name at least one nixpkgs attribute, e.g. \`gcc ffmpeg\``);
-    }
-    for (const item of items) {
-        if (!ATTR_PATH.test(item)) {
-            throw new InputError(`Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name ` +
-                "(letters, digits, `_`, `-`, `'`, joined by dots, e.g. `python3Packages.numpy`)");
-        }
-    }
-    return [...new Set(items)].sort();
-}
-function digest(text, length = 20) {
-    return (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex').slice(0, length);
-}
-function clean(part) {
-    return part.replace(/[^A-Za-z0-9._]/g, '_');
-}
-/** `nix-store-cache-v1-<os>-<arch>-<nix-portable>-`: every snapshot made with this nix-portable. */
-function platformPrefix(ctx) {
-    return `${KEY_VERSION}-${clean(ctx.os)}-${clean(ctx.arch)}-${clean(ctx.nixPortable)}-`;
-}
-/** Snapshots for exactly these dependencies and user key. */
-function depsPrefix(ctx) {
-    const material = `${ctx.dependencies.join(' ')}\n${ctx.userKey}`;
-    return `${platformPrefix(ctx)}${digest(material)}-`;
-}
-/**
- * A snapshot's key: its dependency prefix, a digest of the packs it lists, and a
- * part of its own. Every save writes a new snapshot (they are small, and only
- * written when something changed), so one that arrived broken, which keys being
- * immutable could never replace, is simply superseded by the next, newer one.
- */
-function snapshotKey(ctx, packKeys) {
-    return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}-${uniquePart()}`);
-}
-/**
- * A key for a pack whose own key holds a broken entry on a backend that cannot
- * overwrite (the Actions cache): the same paths under a key nobody has used.
- */
-function healedPackKey(key) {
-    return checkKey(`${key}-${uniquePart()}`);
-}
-function uniquePart() {
-    return `${Date.now().toString(36)}${(0,external_node_crypto_.randomBytes)(3).toString('hex')}`;
-}
-/** A pack's key comes from its sorted path list: the same paths saved twice are one entry. */
-function packKey(ctx, paths) {
-    const sorted = [...paths].sort();
-    return checkKey(`${KEY_VERSION}-${clean(ctx.os)}-${clean(ctx.arch)}-pack-${digest(sorted.join('\n'), 32)}`);
-}
-/** Where restore looks, in order. User prefixes come between ours. */
-function restorePrefixes(ctx, userRestoreKeys) {
-    return [...new Set([depsPrefix(ctx), ...userRestoreKeys, platformPrefix(ctx)])];
-}
-/** Validates a user restore key (the same limits as the cache service's). */
-function parseRestoreKeys(input, name = 'restore-keys') {
-    const keys = input
-        .split('\n')
-        .map(k => k.trim())
-        .filter(Boolean);
-    for (const k of keys) {
-        if (k.includes(','))
-            throw new InputError(`Input \`${name}\`: \`${k}\` contains a comma, which cache keys cannot`);
-        if (k.length > MAX_KEY)
-            throw new InputError(`Input \`${name}\`: a key is longer than ${MAX_KEY} characters`);
-    }
-    return keys;
-}
-function checkKey(key) {
-    if (key.length > MAX_KEY || key.includes(','))
-        throw new Error(`internal: bad cache key ${key}`);
-    return key;
-}
 
-;// CONCATENATED MODULE: ./src/trust/nar.ts
-function narHashSync(root, fs, crypto) {
-    const hash = crypto.createHash('sha256');
-    const buf = Buffer.allocUnsafe(1 << 20);
-    const zeros = Buffer.alloc(8);
-    const len = Buffer.alloc(8);
-    let size = 0;
-    const raw = (b) => {
-        hash.update(b);
-        size += b.length;
-    };
-    const header = (n) => {
-        len.writeBigUInt64LE(BigInt(n));
-        raw(len);
-    };
-    const pad = (n) => {
-        if (n % 8 !== 0)
-            raw(zeros.subarray(0, 8 - (n % 8)));
-    };
-    const str = (s) => {
-        const b = typeof s === 'string' ? Buffer.from(s) : s;
-        header(b.length);
-        raw(b);
-        pad(b.length);
-    };
-    const file = (path, length) => {
-        header(length);
-        const fd = fs.openSync(path, 'r');
+async function which_which(tool) {
+    const path = process.env.PATH;
+    const searchable = (path ?? '').split(external_node_path_namespaceObject.delimiter).filter(dir => {
         try {
-            let left = length;
-            while (left > 0) {
-                const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), null);
-                if (n === 0)
-                    throw new Error(`${path} shrank while it was read`);
-                raw(buf.subarray(0, n));
-                left -= n;
-            }
+            (0,external_node_fs_namespaceObject.accessSync)(dir, external_node_fs_namespaceObject.constants.X_OK);
+            return true;
         }
-        finally {
-            fs.closeSync(fd);
+        catch {
+            return false;
         }
-        pad(length);
-    };
-    const node = (path) => {
-        const st = fs.lstatSync(path);
-        str('(');
-        str('type');
-        if (st.isSymbolicLink()) {
-            str('symlink');
-            str('target');
-            str(fs.readlinkSync(path, { encoding: 'buffer' }));
-        }
-        else if (st.isFile()) {
-            str('regular');
-            if (st.mode & 0o100) {
-                str('executable');
-                str('');
-            }
-            str('contents');
-            file(path, st.size);
-        }
-        else if (st.isDirectory()) {
-            str('directory');
-            const names = fs.readdirSync(path, { encoding: 'buffer' }).sort(Buffer.compare);
-            for (const name of names) {
-                str('entry');
-                str('(');
-                str('name');
-                str(name);
-                str('node');
-                node(`${path}/${name.toString()}`);
-                str(')');
-            }
-        }
-        else {
-            throw new Error(`${path} is neither a file, a directory nor a symbolic link`);
-        }
-        str(')');
-    };
-    str('nix-archive-1');
-    node(root);
-    return { hex: hash.digest('hex'), size };
-}
-const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
-/** Nix's own base32 (printHash32): what narinfo files and signatures use. */
-function toNix32(bytes) {
-    const n = Math.floor((bytes.length * 8 - 1) / 5) + 1;
-    let out = '';
-    for (let k = n - 1; k >= 0; k--) {
-        const b = k * 5;
-        const i = Math.floor(b / 8);
-        const j = b % 8;
-        const c = (bytes[i] >> j) | (i + 1 < bytes.length ? bytes[i + 1] << (8 - j) : 0);
-        out += NIX32[c & 0x1f];
-    }
-    return out;
-}
-/** The inverse of toNix32, for a 32-byte sha256; undefined when malformed. */
-function fromNix32(s) {
-    if (s.length !== 52)
-        return undefined;
-    const bytes = Buffer.alloc(32);
-    for (let k = 0; k < s.length; k++) {
-        const digit = NIX32.indexOf(s[s.length - 1 - k]);
-        if (digit < 0)
-            return undefined;
-        const b = k * 5;
-        const i = Math.floor(b / 8);
-        const j = b % 8;
-        bytes[i] = bytes[i] | ((digit << j) & 0xff);
-        if (i + 1 < 32)
-            bytes[i + 1] = bytes[i + 1] | (digit >> (8 - j));
-        else if (digit >> (8 - j) !== 0)
-            return undefined;
-    }
-    return bytes;
-}
-/**
- * A ValidPaths.hash value (`sha256:<hex>`, or `sha256:<nix32>` as some tools
- * write it) as raw bytes; undefined when it is neither.
- */
-function parseNarHash(value) {
-    const m = /^sha256:([0-9a-f]{64}|[0-9a-z]{52})$/.exec(value);
-    if (!m)
-        return undefined;
-    return m[1].length === 64 ? Buffer.from(m[1], 'hex') : fromNix32(m[1]);
-}
-
-;// CONCATENATED MODULE: ./src/trust/signatures.ts
-// Signatures in Nix's own format, so that Nix itself can check them: keys as
-// `nix-store --generate-binary-cache-key` writes them (`name:base64`; a secret
-// key is the 32-byte seed followed by the 32-byte public key), signatures
-// `name:base64(ed25519(fingerprint))` in ValidPaths.sigs, space-separated, over
-// the fingerprint Nix uses for narinfo signatures:
-//   1;<path>;sha256:<nix32 narHash>;<narSize>;<sorted references, comma-separated>
-
-
-const b64url = (b) => b.toString('base64url');
-function splitKey(text, bytes) {
-    const m = /^([A-Za-z0-9._+-]+):([A-Za-z0-9+/]+={0,2})$/.exec(text.trim());
-    if (!m)
-        return undefined;
-    const raw = Buffer.from(m[2], 'base64');
-    return raw.length === bytes ? { name: m[1], raw } : undefined;
-}
-/** A secret key; undefined when `text` is not one (the caller names the input). */
-function parseSecretKey(text) {
-    const k = splitKey(text, 64);
-    if (!k)
-        return undefined;
-    const [seed, pub] = [k.raw.subarray(0, 32), k.raw.subarray(32)];
-    const key = (0,external_node_crypto_.createPrivateKey)({
-        key: { kty: 'OKP', crv: 'Ed25519', d: b64url(seed), x: b64url(pub) },
-        format: 'jwk'
     });
-    // The public half must be the seed's: a key pasted wrong would sign with one
-    // key while claiming another.
-    const derived = (0,external_node_crypto_.createPublicKey)(key).export({ format: 'jwk' }).x;
-    return derived === b64url(pub) ? { name: k.name, key } : undefined;
-}
-function parsePublicKey(text) {
-    const k = splitKey(text, 32);
-    if (!k)
-        return undefined;
-    return {
-        name: k.name,
-        key: (0,external_node_crypto_.createPublicKey)({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(k.raw) }, format: 'jwk' })
-    };
-}
-/** The fingerprint Nix signs; undefined when the row cannot have one (no size, bad hash). */
-function fingerprint(row) {
-    const hash = parseNarHash(row.hash);
-    if (!hash || !(row.narSize > 0))
-        return undefined;
-    const refs = [...row.references].sort().join(',');
-    return `1;${row.path};sha256:${toNix32(hash)};${row.narSize};${refs}`;
-}
-/** `name:base64sig`, for ValidPaths.sigs. */
-function signRow(row, k) {
-    const fp = fingerprint(row);
-    if (fp === undefined)
-        throw new Error(`cannot sign ${row.path}: its row has no NAR hash or size`);
-    return `${k.name}:${(0,external_node_crypto_.sign)(null, Buffer.from(fp), k.key).toString('base64')}`;
-}
-/** Whether one of `sigs` (ValidPaths.sigs) is a valid signature of `row` by a trusted key. */
-function hasTrustedSignature(row, sigs, trusted) {
-    const fp = fingerprint(row);
-    if (fp === undefined || !sigs)
-        return false;
-    for (const s of sigs.split(/\s+/).filter(Boolean)) {
-        const colon = s.indexOf(':');
-        const name = s.slice(0, colon);
-        const sig = Buffer.from(s.slice(colon + 1), 'base64');
-        if (colon <= 0 || sig.length !== 64)
-            continue;
-        for (const t of trusted) {
-            if (t.name === name && (0,external_node_crypto_.verify)(null, Buffer.from(fp), t.key, sig))
-                return true;
-        }
+    process.env.PATH = searchable.join(external_node_path_namespaceObject.delimiter);
+    try {
+        return await which(tool, false);
     }
-    return false;
-}
-/** Adds (or replaces) the signature by `k.name` in a sigs value. */
-function withSignature(sigs, signature, keyName) {
-    const others = (sigs ?? '').split(/\s+/).filter(s => s && !s.startsWith(`${keyName}:`));
-    return [...others, signature].join(' ');
-}
-
-;// CONCATENATED MODULE: ./src/config.ts
-// Inputs -> one typed, validated, read-only Config. The action reads inputs with
-// core.getInput, the CLI from its flags: both pass a getter with the same names.
-
-
-
-
-
-function parseConfig(input, env) {
-    const get = (name) => input(name).trim();
-    const home = env.HOME || (0,external_node_os_namespaceObject.homedir)();
-    const config = {
-        dependencies: parseDependencies(get('systemDependencies')),
-        run: input('run'),
-        userKey: get('key'),
-        restoreKeys: parseRestoreKeys(input('restore-keys')),
-        backend: parseBackend(get('backend') || 'auto', env),
-        cacheDir: absolute(get('cache-dir') || (0,external_node_path_namespaceObject.join)(home, '.cache', 'nix-store-cache'), 'cache-dir'),
-        location: absolute(get('location') || home, 'location'),
-        nixPortable: get('nix-portable') ? absolute(get('nix-portable'), 'nix-portable') : '',
-        nixPortableVersion: parseVersion(get('nix-portable-version') || 'v012'),
-        runtime: oneOf(get('runtime') || 'auto', 'runtime', ['auto', 'bwrap', 'proot', 'nix']),
-        allowUserNamespaces: parseBool(get('allow-user-namespaces') || 'false', 'allow-user-namespaces'),
-        save: parseBool(get('save') || 'true', 'save'),
-        trustedKeys: parseTrustedKeys(get('trusted-public-keys')),
-        failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
-        workspace: env.GITHUB_WORKSPACE || process.cwd()
-    };
-    const signingKey = get('signing-key');
-    if (signingKey)
-        config.signingKey = parseSigningKey(signingKey);
-    return Object.freeze(config);
-}
-/** Never echoes the value: it is a secret. */
-function parseSigningKey(value) {
-    const key = parseSecretKey(value);
-    if (!key) {
-        throw new InputError('Input `signing-key` is not a Nix secret key: pass the whole content of the file ' +
-            '`nix-store --generate-binary-cache-key NAME secret.key public.key` writes (`NAME:base64`), from a secret');
+    finally {
+        process.env.PATH = path;
     }
-    return key;
-}
-function parseTrustedKeys(value) {
-    return value
-        .split(/\s+/)
-        .filter(Boolean)
-        .map(k => {
-        const key = parsePublicKey(k);
-        if (!key) {
-            throw new InputError(`Input \`trusted-public-keys\`: \`${k.slice(0, 100)}\` is not a Nix public key ` +
-                '(`NAME:base64` of 32 bytes, as in public.key or nix.conf)');
-        }
-        return key;
-    });
-}
-function parseBackend(value, env) {
-    const v = oneOf(value, 'backend', ['auto', 'local', 'github']);
-    if (v !== 'auto')
-        return v;
-    return env.GITHUB_ACTIONS === 'true' ? 'github' : 'local';
-}
-function parseBool(value, name) {
-    const v = value.toLowerCase();
-    if (v === 'true')
-        return true;
-    if (v === 'false')
-        return false;
-    throw new InputError(`Input \`${name}\`: \`${value}\` is not \`true\` or \`false\``);
-}
-function oneOf(value, name, allowed) {
-    if (allowed.includes(value))
-        return value;
-    throw new InputError(`Input \`${name}\`: \`${value}\` is not one of ${allowed.map(a => `\`${a}\``).join(', ')}`);
-}
-function parseVersion(value) {
-    if (!/^v\d{3}$/.test(value)) {
-        throw new InputError(`Input \`nix-portable-version\`: \`${value}\` is not a release tag like \`v012\``);
-    }
-    return value;
-}
-function absolute(path, name) {
-    if (path.includes('\n'))
-        throw new InputError(`Input \`${name}\`: a path cannot contain a newline`);
-    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.resolve)(path);
 }
 
 ;// CONCATENATED MODULE: ./src/log.ts
@@ -43737,18 +43783,40 @@ async function executableId(path) {
 ;// CONCATENATED MODULE: ./src/exec.ts
 // Commands as argument arrays, never shell strings; failures carry their stderr.
 
+
+const resolved = new Map();
+/**
+ * `cmd` as an absolute path: @actions/exec searches PATH itself, through the same
+ * which() that prints a line for every folder the user cannot search (which.ts).
+ */
+async function locate(cmd) {
+    if (cmd.includes('/'))
+        return cmd;
+    let path = resolved.get(cmd);
+    if (!path) {
+        path = await which_which(cmd);
+        if (!path)
+            throw new Error(`${cmd} is not on PATH; install it (Debian and Ubuntu ship it)`);
+        resolved.set(cmd, path);
+    }
+    return path;
+}
 async function run(cmd, args, opts = {}) {
-    const r = await getExecOutput(cmd, args, {
+    const r = await getExecOutput(await locate(cmd), args, {
         silent: true,
         ignoreReturnCode: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
         ...(opts.env ? { env: opts.env } : {})
     });
-    if (r.exitCode !== 0) {
-        const detail = r.stderr.trim().split('\n').slice(-5).join('\n');
-        throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''} failed (exit ${r.exitCode}): ${detail}`);
-    }
+    if (r.exitCode !== 0)
+        throw new Error(failure(cmd, args, r.exitCode, r.stderr));
     return r.stdout;
+}
+/** The cause first (what the command said), then which command: a long command line never hides it. */
+function failure(cmd, args, code, stderr) {
+    const cause = stderr.trim().split('\n').filter(Boolean).slice(-5).join('; ') || 'no message';
+    const line = `${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''}`;
+    return `${cause} (${line}: exit ${code})`;
 }
 
 ;// CONCATENATED MODULE: ./src/nix-portable/userns.ts
@@ -100567,8 +100635,9 @@ function connect(file, opts = {}) {
     return new (lib_default())(file, {
         readonly: opts.readonly ?? false,
         fileMustExist: true,
-        // Nix may hold the database briefly (a nix-shell finishing); wait rather than fail.
-        timeout: 60_000,
+        // A short wait inside SQLite (it blocks the thread); longer ones are waited
+        // for asynchronously, with a word in the log (busy.ts).
+        timeout: 1000,
         ...bindingOption()
     });
 }
@@ -101241,7 +101310,43 @@ function loadDisk(sql, storeDir) {
         .run(JSON.stringify(names));
 }
 
+;// CONCATENATED MODULE: ./src/db/busy.ts
+// A Nix database another process holds (a nix command still running, a long
+// transaction): SQLite answers SQLITE_BUSY once its short busy timeout passes.
+// We wait here instead, asynchronously, saying so every `everyMs`, and give up
+// after `limitMs` with an error naming the file; the operation is retried whole
+// (every one of ours is a single transaction, so a busy one changed nothing).
+
+function isBusy(e) {
+    const code = e.code;
+    return (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')));
+}
+async function retryBusy(file, f, o) {
+    const start = Date.now();
+    let told = start;
+    for (;;) {
+        try {
+            return await f();
+        }
+        catch (e) {
+            if (!isBusy(e))
+                throw e;
+            const now = Date.now();
+            if (now - start >= o.limitMs) {
+                throw new NixDbError(`${file} is still locked by another process after ${Math.round((now - start) / 1000)} s ` +
+                    '(a nix command still running?)');
+            }
+            if (now - told >= o.everyMs || told === start) {
+                o.onWait(now - start);
+                told = now;
+            }
+            await new Promise(r => setTimeout(r, 250));
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/db/index.ts
+
 
 
 
@@ -101619,6 +101724,7 @@ class GithubBackend {
 
 
 
+
 const SUFFIX = '.tar.zst';
 /** A save writing an archive touches it continuously; one untouched this long is dead. */
 const TMP_MAX_AGE_MS = 60 * 60_000;
@@ -101704,6 +101810,19 @@ class LocalBackend {
             await (0,promises_namespaceObject.unlink)(tmp).catch(() => undefined);
         }
     }
+    /** The cache folder's entries; a folder that is not there yet is empty. */
+    async names() {
+        try {
+            return await (0,promises_namespaceObject.readdir)(this.cacheDir);
+        }
+        catch (e) {
+            const code = e.code;
+            if (code === 'ENOENT')
+                return [];
+            throw new CacheError(`the cache folder ${this.cacheDir} cannot be read (${code}): give this runner's user ` +
+                'read and write access to it, or choose another `cache-dir`');
+        }
+    }
     file(key) {
         return (0,external_node_path_namespaceObject.join)(this.cacheDir, `${key}${SUFFIX}`);
     }
@@ -101711,7 +101830,7 @@ class LocalBackend {
     async find(primaryKey, prefixes) {
         if (await local_exists(this.file(primaryKey)))
             return primaryKey;
-        const names = await (0,promises_namespaceObject.readdir)(this.cacheDir).catch(() => []);
+        const names = await this.names();
         const keys = names
             .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
             .map(n => n.slice(0, -SUFFIX.length));
@@ -101910,6 +102029,7 @@ async function writeManifest(dir, manifest) {
 ;// CONCATENATED MODULE: ./src/snapshot/context.ts
 
 
+
 const MAX_PACKS = 8;
 /** Where restores and saves on one location take turns (store/lock.ts). */
 function lockDir(lay) {
@@ -101922,6 +102042,19 @@ function lockOptions(ctx, what) {
         onWait: (holder, waitedMs) => ctx.log.info(`Waiting for ${lockDir(ctx.layout)}: another nix-store-cache works on this location ` +
             `(${holder}); waited ${Math.round(waitedMs / 1000)} s.`)
     };
+}
+/**
+ * Runs `f` on the location's database, waiting while another process holds it,
+ * with a word in the log every 10 s, for at most two minutes.
+ */
+function onLocalDb(ctx, f) {
+    const file = ctx.layout.dbFile;
+    return retryBusy(file, f, {
+        limitMs: ctx.busy?.limitMs ?? 120_000,
+        everyMs: ctx.busy?.everyMs ?? 10_000,
+        onWait: ms => ctx.log.info(`The Nix database ${file} is locked by another process (a nix command still running?): ` +
+            `waiting, ${Math.round(ms / 1000)} s so far.`)
+    });
 }
 /** Narrows a state value read back from the action's state or the CLI's state file. */
 function parseState(data) {
@@ -102412,7 +102545,7 @@ async function restoreInto(ctx, phases) {
     const miss = () => missReport(ctx, phases);
     await backend.sweep();
     await removeTree(backend.stageRoot);
-    repairLocal(ctx.layout, log);
+    await onLocalDb(ctx, () => repairLocal(ctx.layout, log));
     let matchedKey;
     let manifest;
     try {
@@ -102431,7 +102564,7 @@ async function restoreInto(ctx, phases) {
     }
     const exact = matchedKey.startsWith(depsPrefix(ctx.keys));
     log.info(`Snapshot ${matchedKey} lists ${manifest.packs.length} pack(s)`);
-    const valid = new Set(validAmong(ctx.layout, manifest.packs.flatMap(p => p.paths)));
+    const valid = new Set(await onLocalDb(ctx, () => validAmong(ctx.layout, manifest.packs.flatMap(p => p.paths))));
     const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)));
     const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid));
     const { fetched } = got;
@@ -102439,7 +102572,7 @@ async function restoreInto(ctx, phases) {
     try {
         // Only when the database is missing or lacks tables: then the phase shows
         // the cost of nix-portable's first start in a new location.
-        await prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca)));
+        await onLocalDb(ctx, () => prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca))));
     }
     catch (e) {
         log.warning(`The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`);
@@ -102450,7 +102583,7 @@ async function restoreInto(ctx, phases) {
     let placed = 0;
     await timed(phases, 'merge', async () => {
         for (const f of fetched) {
-            pathsRestored += await placePack(ctx.layout, f, log);
+            pathsRestored += await onLocalDb(ctx, () => placePack(ctx.layout, f, log));
             placed++;
         }
     }).catch((e) => {
@@ -102465,7 +102598,7 @@ async function restoreInto(ctx, phases) {
         // Packs that are gone or broken are not passed on: save stores their paths again.
         state: {
             version: 1,
-            watermark: currentWatermark(ctx.layout),
+            watermark: await onLocalDb(ctx, () => currentWatermark(ctx.layout)),
             matchedKey,
             cacheHit,
             manifest: { ...manifest, packs: manifest.packs.filter(p => !left.has(p.key)) },
@@ -102517,7 +102650,7 @@ async function saveLocked(ctx, state) {
     });
     if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
         return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`);
-    const plan = planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m));
+    const plan = await onLocalDb(ctx, () => planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m)));
     const reusable = plan.reusable;
     if (plan.paths.length === 0) {
         const unchanged = reusable.length === (state.restoredPacks ?? state.manifest?.packs.length ?? 0);
@@ -102543,7 +102676,7 @@ async function saveLocked(ctx, state) {
         log.info(`More than ${MAX_PACKS} packs: saving one compacted pack of ${paths.length} paths instead.`);
     }
     try {
-        paths = await withoutAltered(ctx, phases, paths);
+        paths = await onLocalDb(ctx, () => withoutAltered(ctx, phases, paths));
         if (paths.length === 0)
             return nothing('Every new path differs from its row: nothing saved.');
         return await savePack(ctx, phases, paths, packs, new Set(state.broken ?? []));
@@ -102845,7 +102978,7 @@ async function readState(file) {
     return parseState(JSON.parse(await (0,promises_namespaceObject.readFile)(file, 'utf8')));
 }
 async function findNixPortable() {
-    const found = await which('nix-portable', false);
+    const found = await which_which('nix-portable');
     if (!found) {
         throw new InputError("flag `--nix-portable` is empty and no `nix-portable` is on PATH: pass the executable's path");
     }

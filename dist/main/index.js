@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1283:
+/***/ 890:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -42428,6 +42428,20 @@ const MAX_KEY = 512;
 // A nixpkgs attribute path: identifiers (letters, digits, _, ', -; not starting
 // with a digit, ' or -) joined by dots: `gcc`, `python3Packages.numpy`.
 const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/;
+// Nix's keywords cannot name an attribute in `nix-shell -p` (it builds
+// `with import <nixpkgs> {}; [ if ]`, which does not parse).
+const NIX_KEYWORDS = new Set([
+    'if',
+    'then',
+    'else',
+    'assert',
+    'with',
+    'let',
+    'in',
+    'rec',
+    'inherit',
+    'or'
+]);
 /** Splits `systemDependencies` on spaces, commas and newlines; dedupes and sorts. */
 function parseDependencies(input, name = 'systemDependencies') {
     const items = input.split(/[\s,]+/).filter(Boolean);
@@ -42435,6 +42449,10 @@ function parseDependencies(input, name = 'systemDependencies') {
         throw new InputError(`Input \`${name}\` is empty: name at least one nixpkgs attribute, e.g. \`gcc ffmpeg\``);
     }
     for (const item of items) {
+        const keyword = item.split('.').find(part => NIX_KEYWORDS.has(part));
+        if (keyword !== undefined) {
+            throw new InputError(`Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name: \`${keyword}\` is a Nix keyword`);
+        }
         if (!ATTR_PATH.test(item)) {
             throw new InputError(`Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name ` +
                 "(letters, digits, `_`, `-`, `'`, joined by dots, e.g. `python3Packages.numpy`)");
@@ -42809,6 +42827,34 @@ function readConfig() {
     if (secret)
         core_setSecret(secret);
     return parseConfig(name => getInput(name), process.env);
+}
+
+;// CONCATENATED MODULE: ./src/which.ts
+// @actions/io's which(), without its noise: it prints "Unexpected error
+// attempting to determine if executable file exists" for every PATH folder the
+// user cannot search (a runner's PATH may list root's). Those folders cannot hold
+// anything this user could run, so the search leaves them out.
+
+
+
+async function which_which(tool) {
+    const path = process.env.PATH;
+    const searchable = (path ?? '').split(external_node_path_namespaceObject.delimiter).filter(dir => {
+        try {
+            (0,external_node_fs_namespaceObject.accessSync)(dir, external_node_fs_namespaceObject.constants.X_OK);
+            return true;
+        }
+        catch {
+            return false;
+        }
+    });
+    process.env.PATH = searchable.join(external_node_path_namespaceObject.delimiter);
+    try {
+        return await which(tool, false);
+    }
+    finally {
+        process.env.PATH = path;
+    }
 }
 
 // EXTERNAL MODULE: ./node_modules/semver/index.js
@@ -43713,18 +43759,40 @@ async function executableId(path) {
 ;// CONCATENATED MODULE: ./src/exec.ts
 // Commands as argument arrays, never shell strings; failures carry their stderr.
 
+
+const resolved = new Map();
+/**
+ * `cmd` as an absolute path: @actions/exec searches PATH itself, through the same
+ * which() that prints a line for every folder the user cannot search (which.ts).
+ */
+async function locate(cmd) {
+    if (cmd.includes('/'))
+        return cmd;
+    let path = resolved.get(cmd);
+    if (!path) {
+        path = await which_which(cmd);
+        if (!path)
+            throw new Error(`${cmd} is not on PATH; install it (Debian and Ubuntu ship it)`);
+        resolved.set(cmd, path);
+    }
+    return path;
+}
 async function run(cmd, args, opts = {}) {
-    const r = await getExecOutput(cmd, args, {
+    const r = await getExecOutput(await locate(cmd), args, {
         silent: true,
         ignoreReturnCode: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
         ...(opts.env ? { env: opts.env } : {})
     });
-    if (r.exitCode !== 0) {
-        const detail = r.stderr.trim().split('\n').slice(-5).join('\n');
-        throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''} failed (exit ${r.exitCode}): ${detail}`);
-    }
+    if (r.exitCode !== 0)
+        throw new Error(failure(cmd, args, r.exitCode, r.stderr));
     return r.stdout;
+}
+/** The cause first (what the command said), then which command: a long command line never hides it. */
+function failure(cmd, args, code, stderr) {
+    const cause = stderr.trim().split('\n').filter(Boolean).slice(-5).join('; ') || 'no message';
+    const line = `${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''}`;
+    return `${cause} (${line}: exit ${code})`;
 }
 
 ;// CONCATENATED MODULE: ./src/nix-portable/userns.ts
@@ -100543,8 +100611,9 @@ function connect(file, opts = {}) {
     return new (lib_default())(file, {
         readonly: opts.readonly ?? false,
         fileMustExist: true,
-        // Nix may hold the database briefly (a nix-shell finishing); wait rather than fail.
-        timeout: 60_000,
+        // A short wait inside SQLite (it blocks the thread); longer ones are waited
+        // for asynchronously, with a word in the log (busy.ts).
+        timeout: 1000,
         ...bindingOption()
     });
 }
@@ -101217,7 +101286,43 @@ function loadDisk(sql, storeDir) {
         .run(JSON.stringify(names));
 }
 
+;// CONCATENATED MODULE: ./src/db/busy.ts
+// A Nix database another process holds (a nix command still running, a long
+// transaction): SQLite answers SQLITE_BUSY once its short busy timeout passes.
+// We wait here instead, asynchronously, saying so every `everyMs`, and give up
+// after `limitMs` with an error naming the file; the operation is retried whole
+// (every one of ours is a single transaction, so a busy one changed nothing).
+
+function isBusy(e) {
+    const code = e.code;
+    return (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')));
+}
+async function retryBusy(file, f, o) {
+    const start = Date.now();
+    let told = start;
+    for (;;) {
+        try {
+            return await f();
+        }
+        catch (e) {
+            if (!isBusy(e))
+                throw e;
+            const now = Date.now();
+            if (now - start >= o.limitMs) {
+                throw new errors_NixDbError(`${file} is still locked by another process after ${Math.round((now - start) / 1000)} s ` +
+                    '(a nix command still running?)');
+            }
+            if (now - told >= o.everyMs || told === start) {
+                o.onWait(now - start);
+                told = now;
+            }
+            await new Promise(r => setTimeout(r, 250));
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/db/index.ts
+
 
 
 
@@ -101595,6 +101700,7 @@ class GithubBackend {
 
 
 
+
 const SUFFIX = '.tar.zst';
 /** A save writing an archive touches it continuously; one untouched this long is dead. */
 const TMP_MAX_AGE_MS = 60 * 60_000;
@@ -101680,6 +101786,19 @@ class LocalBackend {
             await (0,promises_namespaceObject.unlink)(tmp).catch(() => undefined);
         }
     }
+    /** The cache folder's entries; a folder that is not there yet is empty. */
+    async names() {
+        try {
+            return await (0,promises_namespaceObject.readdir)(this.cacheDir);
+        }
+        catch (e) {
+            const code = e.code;
+            if (code === 'ENOENT')
+                return [];
+            throw new CacheError(`the cache folder ${this.cacheDir} cannot be read (${code}): give this runner's user ` +
+                'read and write access to it, or choose another `cache-dir`');
+        }
+    }
     file(key) {
         return (0,external_node_path_namespaceObject.join)(this.cacheDir, `${key}${SUFFIX}`);
     }
@@ -101687,7 +101806,7 @@ class LocalBackend {
     async find(primaryKey, prefixes) {
         if (await local_exists(this.file(primaryKey)))
             return primaryKey;
-        const names = await (0,promises_namespaceObject.readdir)(this.cacheDir).catch(() => []);
+        const names = await this.names();
         const keys = names
             .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
             .map(n => n.slice(0, -SUFFIX.length));
@@ -102073,6 +102192,7 @@ async function writeManifest(dir, manifest) {
 ;// CONCATENATED MODULE: ./src/snapshot/context.ts
 
 
+
 const MAX_PACKS = 8;
 /** Where restores and saves on one location take turns (store/lock.ts). */
 function lockDir(lay) {
@@ -102085,6 +102205,19 @@ function lockOptions(ctx, what) {
         onWait: (holder, waitedMs) => ctx.log.info(`Waiting for ${lockDir(ctx.layout)}: another nix-store-cache works on this location ` +
             `(${holder}); waited ${Math.round(waitedMs / 1000)} s.`)
     };
+}
+/**
+ * Runs `f` on the location's database, waiting while another process holds it,
+ * with a word in the log every 10 s, for at most two minutes.
+ */
+function onLocalDb(ctx, f) {
+    const file = ctx.layout.dbFile;
+    return retryBusy(file, f, {
+        limitMs: ctx.busy?.limitMs ?? 120_000,
+        everyMs: ctx.busy?.everyMs ?? 10_000,
+        onWait: ms => ctx.log.info(`The Nix database ${file} is locked by another process (a nix command still running?): ` +
+            `waiting, ${Math.round(ms / 1000)} s so far.`)
+    });
 }
 /** Narrows a state value read back from the action's state or the CLI's state file. */
 function context_parseState(data) {
@@ -102479,7 +102612,7 @@ async function restoreInto(ctx, phases) {
     const miss = () => missReport(ctx, phases);
     await backend.sweep();
     await removeTree(backend.stageRoot);
-    repairLocal(ctx.layout, log);
+    await onLocalDb(ctx, () => repairLocal(ctx.layout, log));
     let matchedKey;
     let manifest;
     try {
@@ -102498,7 +102631,7 @@ async function restoreInto(ctx, phases) {
     }
     const exact = matchedKey.startsWith(depsPrefix(ctx.keys));
     log.info(`Snapshot ${matchedKey} lists ${manifest.packs.length} pack(s)`);
-    const valid = new Set(validAmong(ctx.layout, manifest.packs.flatMap(p => p.paths)));
+    const valid = new Set(await onLocalDb(ctx, () => validAmong(ctx.layout, manifest.packs.flatMap(p => p.paths))));
     const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)));
     const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid));
     const { fetched } = got;
@@ -102506,7 +102639,7 @@ async function restoreInto(ctx, phases) {
     try {
         // Only when the database is missing or lacks tables: then the phase shows
         // the cost of nix-portable's first start in a new location.
-        await prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca)));
+        await onLocalDb(ctx, () => prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca))));
     }
     catch (e) {
         log.warning(`The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`);
@@ -102517,7 +102650,7 @@ async function restoreInto(ctx, phases) {
     let placed = 0;
     await timed(phases, 'merge', async () => {
         for (const f of fetched) {
-            pathsRestored += await placePack(ctx.layout, f, log);
+            pathsRestored += await onLocalDb(ctx, () => placePack(ctx.layout, f, log));
             placed++;
         }
     }).catch((e) => {
@@ -102532,7 +102665,7 @@ async function restoreInto(ctx, phases) {
         // Packs that are gone or broken are not passed on: save stores their paths again.
         state: {
             version: 1,
-            watermark: currentWatermark(ctx.layout),
+            watermark: await onLocalDb(ctx, () => currentWatermark(ctx.layout)),
             matchedKey,
             cacheHit,
             manifest: { ...manifest, packs: manifest.packs.filter(p => !left.has(p.key)) },
@@ -102655,7 +102788,7 @@ async function setUp(config) {
     if (choice.npRuntime)
         exportVariable('NP_RUNTIME', choice.npRuntime);
     // Without NP_GIT, nix-portable's first start builds git.
-    const git = process.env.NP_GIT ? '' : await which('git', false);
+    const git = process.env.NP_GIT ? '' : await which_which('git');
     if (git)
         exportVariable('NP_GIT', git);
     setOutput('nix-portable', path);
@@ -102669,7 +102802,7 @@ async function setUp(config) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1283);
+/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(890);
 
 await (0,_action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .mainRun */ .h)('main');
 

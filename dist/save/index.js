@@ -15738,7 +15738,7 @@ async function lazyllhttp () {
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(1053))
+    mod = await WebAssembly.compile(__nccwpck_require__(3434))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -21537,7 +21537,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 1053:
+/***/ 3434:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3434:
+/***/ 2948:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -42426,6 +42426,20 @@ const MAX_KEY = 512;
 // A nixpkgs attribute path: identifiers (letters, digits, _, ', -; not starting
 // with a digit, ' or -) joined by dots: `gcc`, `python3Packages.numpy`.
 const ATTR_PATH = /^[A-Za-z_][A-Za-z0-9_'-]*(\.[A-Za-z_][A-Za-z0-9_'-]*)*$/;
+// Nix's keywords cannot name an attribute in `nix-shell -p` (it builds
+// `with import <nixpkgs> {}; [ if ]`, which does not parse).
+const NIX_KEYWORDS = new Set([
+    'if',
+    'then',
+    'else',
+    'assert',
+    'with',
+    'let',
+    'in',
+    'rec',
+    'inherit',
+    'or'
+]);
 /** Splits `systemDependencies` on spaces, commas and newlines; dedupes and sorts. */
 function parseDependencies(input, name = 'systemDependencies') {
     const items = input.split(/[\s,]+/).filter(Boolean);
@@ -42433,6 +42447,10 @@ function parseDependencies(input, name = 'systemDependencies') {
         throw new InputError(`Input \`${name}\` is empty: name at least one nixpkgs attribute, e.g. \`gcc ffmpeg\``);
     }
     for (const item of items) {
+        const keyword = item.split('.').find(part => NIX_KEYWORDS.has(part));
+        if (keyword !== undefined) {
+            throw new InputError(`Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name: \`${keyword}\` is a Nix keyword`);
+        }
         if (!ATTR_PATH.test(item)) {
             throw new InputError(`Input \`${name}\`: \`${item}\` is not a nixpkgs attribute name ` +
                 "(letters, digits, `_`, `-`, `'`, joined by dots, e.g. `python3Packages.numpy`)");
@@ -99517,8 +99535,9 @@ function connect(file, opts = {}) {
     return new (lib_default())(file, {
         readonly: opts.readonly ?? false,
         fileMustExist: true,
-        // Nix may hold the database briefly (a nix-shell finishing); wait rather than fail.
-        timeout: 60_000,
+        // A short wait inside SQLite (it blocks the thread); longer ones are waited
+        // for asynchronously, with a word in the log (busy.ts).
+        timeout: 1000,
         ...bindingOption()
     });
 }
@@ -100150,7 +100169,43 @@ function loadDisk(sql, storeDir) {
         .run(JSON.stringify(names));
 }
 
+;// CONCATENATED MODULE: ./src/db/busy.ts
+// A Nix database another process holds (a nix command still running, a long
+// transaction): SQLite answers SQLITE_BUSY once its short busy timeout passes.
+// We wait here instead, asynchronously, saying so every `everyMs`, and give up
+// after `limitMs` with an error naming the file; the operation is retried whole
+// (every one of ours is a single transaction, so a busy one changed nothing).
+
+function isBusy(e) {
+    const code = e.code;
+    return (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')));
+}
+async function retryBusy(file, f, o) {
+    const start = Date.now();
+    let told = start;
+    for (;;) {
+        try {
+            return await f();
+        }
+        catch (e) {
+            if (!isBusy(e))
+                throw e;
+            const now = Date.now();
+            if (now - start >= o.limitMs) {
+                throw new errors_NixDbError(`${file} is still locked by another process after ${Math.round((now - start) / 1000)} s ` +
+                    '(a nix command still running?)');
+            }
+            if (now - told >= o.everyMs || told === start) {
+                o.onWait(now - start);
+                told = now;
+            }
+            await new Promise(r => setTimeout(r, 250));
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/db/index.ts
+
 
 
 
@@ -100176,21 +100231,71 @@ function layout_baseName(storePath) {
     return storePath.slice(storePath.lastIndexOf('/') + 1);
 }
 
+;// CONCATENATED MODULE: ./src/which.ts
+// @actions/io's which(), without its noise: it prints "Unexpected error
+// attempting to determine if executable file exists" for every PATH folder the
+// user cannot search (a runner's PATH may list root's). Those folders cannot hold
+// anything this user could run, so the search leaves them out.
+
+
+
+async function which_which(tool) {
+    const path = process.env.PATH;
+    const searchable = (path ?? '').split(external_node_path_namespaceObject.delimiter).filter(dir => {
+        try {
+            (0,external_node_fs_namespaceObject.accessSync)(dir, external_node_fs_namespaceObject.constants.X_OK);
+            return true;
+        }
+        catch {
+            return false;
+        }
+    });
+    process.env.PATH = searchable.join(external_node_path_namespaceObject.delimiter);
+    try {
+        return await which(tool, false);
+    }
+    finally {
+        process.env.PATH = path;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/exec.ts
 // Commands as argument arrays, never shell strings; failures carry their stderr.
 
+
+const resolved = new Map();
+/**
+ * `cmd` as an absolute path: @actions/exec searches PATH itself, through the same
+ * which() that prints a line for every folder the user cannot search (which.ts).
+ */
+async function locate(cmd) {
+    if (cmd.includes('/'))
+        return cmd;
+    let path = resolved.get(cmd);
+    if (!path) {
+        path = await which_which(cmd);
+        if (!path)
+            throw new Error(`${cmd} is not on PATH; install it (Debian and Ubuntu ship it)`);
+        resolved.set(cmd, path);
+    }
+    return path;
+}
 async function exec_run(cmd, args, opts = {}) {
-    const r = await getExecOutput(cmd, args, {
+    const r = await getExecOutput(await locate(cmd), args, {
         silent: true,
         ignoreReturnCode: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
         ...(opts.env ? { env: opts.env } : {})
     });
-    if (r.exitCode !== 0) {
-        const detail = r.stderr.trim().split('\n').slice(-5).join('\n');
-        throw new Error(`${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''} failed (exit ${r.exitCode}): ${detail}`);
-    }
+    if (r.exitCode !== 0)
+        throw new Error(failure(cmd, args, r.exitCode, r.stderr));
     return r.stdout;
+}
+/** The cause first (what the command said), then which command: a long command line never hides it. */
+function failure(cmd, args, code, stderr) {
+    const cause = stderr.trim().split('\n').filter(Boolean).slice(-5).join('; ') || 'no message';
+    const line = `${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''}`;
+    return `${cause} (${line}: exit ${code})`;
 }
 
 ;// CONCATENATED MODULE: ./src/store/fsops.ts
@@ -100545,6 +100650,7 @@ class GithubBackend {
 
 
 
+
 const SUFFIX = '.tar.zst';
 /** A save writing an archive touches it continuously; one untouched this long is dead. */
 const TMP_MAX_AGE_MS = 60 * 60_000;
@@ -100630,6 +100736,19 @@ class LocalBackend {
             await (0,promises_namespaceObject.unlink)(tmp).catch(() => undefined);
         }
     }
+    /** The cache folder's entries; a folder that is not there yet is empty. */
+    async names() {
+        try {
+            return await (0,promises_namespaceObject.readdir)(this.cacheDir);
+        }
+        catch (e) {
+            const code = e.code;
+            if (code === 'ENOENT')
+                return [];
+            throw new CacheError(`the cache folder ${this.cacheDir} cannot be read (${code}): give this runner's user ` +
+                'read and write access to it, or choose another `cache-dir`');
+        }
+    }
     file(key) {
         return (0,external_node_path_namespaceObject.join)(this.cacheDir, `${key}${SUFFIX}`);
     }
@@ -100637,7 +100756,7 @@ class LocalBackend {
     async find(primaryKey, prefixes) {
         if (await local_exists(this.file(primaryKey)))
             return primaryKey;
-        const names = await (0,promises_namespaceObject.readdir)(this.cacheDir).catch(() => []);
+        const names = await this.names();
         const keys = names
             .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
             .map(n => n.slice(0, -SUFFIX.length));
@@ -101802,6 +101921,7 @@ async function writeManifest(dir, manifest) {
 ;// CONCATENATED MODULE: ./src/snapshot/context.ts
 
 
+
 const MAX_PACKS = 8;
 /** Where restores and saves on one location take turns (store/lock.ts). */
 function lockDir(lay) {
@@ -101814,6 +101934,19 @@ function lockOptions(ctx, what) {
         onWait: (holder, waitedMs) => ctx.log.info(`Waiting for ${lockDir(ctx.layout)}: another nix-store-cache works on this location ` +
             `(${holder}); waited ${Math.round(waitedMs / 1000)} s.`)
     };
+}
+/**
+ * Runs `f` on the location's database, waiting while another process holds it,
+ * with a word in the log every 10 s, for at most two minutes.
+ */
+function onLocalDb(ctx, f) {
+    const file = ctx.layout.dbFile;
+    return retryBusy(file, f, {
+        limitMs: ctx.busy?.limitMs ?? 120_000,
+        everyMs: ctx.busy?.everyMs ?? 10_000,
+        onWait: ms => ctx.log.info(`The Nix database ${file} is locked by another process (a nix command still running?): ` +
+            `waiting, ${Math.round(ms / 1000)} s so far.`)
+    });
 }
 /** Narrows a state value read back from the action's state or the CLI's state file. */
 function parseState(data) {
@@ -102078,7 +102211,7 @@ async function saveLocked(ctx, state) {
     });
     if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
         return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`);
-    const plan = planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m));
+    const plan = await onLocalDb(ctx, () => planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m)));
     const reusable = plan.reusable;
     if (plan.paths.length === 0) {
         const unchanged = reusable.length === (state.restoredPacks ?? state.manifest?.packs.length ?? 0);
@@ -102104,7 +102237,7 @@ async function saveLocked(ctx, state) {
         log.info(`More than ${MAX_PACKS} packs: saving one compacted pack of ${paths.length} paths instead.`);
     }
     try {
-        paths = await withoutAltered(ctx, phases, paths);
+        paths = await onLocalDb(ctx, () => withoutAltered(ctx, phases, paths));
         if (paths.length === 0)
             return nothing('Every new path differs from its row: nothing saved.');
         return await savePack(ctx, phases, paths, packs, new Set(state.broken ?? []));
@@ -102316,7 +102449,7 @@ async function postRun(mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3434);
+/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2948);
 
 await (0,_action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .postRun */ .Y)('save');
 

@@ -4,10 +4,10 @@
 import * as core from '@actions/core'
 import { existsSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { which } from '@actions/io'
 import type { Config } from '../config.js'
 import { readConfig } from './inputs.js'
 import { InputError, message } from '../errors.js'
+import { which } from '../which.js'
 import { depsPrefix } from '../keys.js'
 import { installNixPortable, nixArch } from '../nix-portable/install.js'
 import { runNixShell } from '../nix-portable/run.js'
@@ -83,7 +83,7 @@ async function setUp(config: Config): Promise<NixPortableSetup> {
   core.exportVariable('NP_LOCATION', config.location)
   if (choice.npRuntime) core.exportVariable('NP_RUNTIME', choice.npRuntime)
   // Without NP_GIT, nix-portable's first start builds git.
-  const git = process.env.NP_GIT ? '' : await which('git', false)
+  const git = process.env.NP_GIT ? '' : await which('git')
   if (git) core.exportVariable('NP_GIT', git)
   core.setOutput('nix-portable', path)
   return { path, ...(choice.npRuntime ? { npRuntime: choice.npRuntime } : {}) }

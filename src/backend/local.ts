@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { CacheError } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
@@ -98,6 +99,20 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /** The cache folder's entries; a folder that is not there yet is empty. */
+  private async names(): Promise<string[]> {
+    try {
+      return await readdir(this.cacheDir)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return []
+      throw new CacheError(
+        `the cache folder ${this.cacheDir} cannot be read (${code}): give this runner's user ` +
+          'read and write access to it, or choose another `cache-dir`'
+      )
+    }
+  }
+
   private file(key: string): string {
     return join(this.cacheDir, `${key}${SUFFIX}`)
   }
@@ -105,7 +120,7 @@ export class LocalBackend implements Backend {
   /** Exact key, then the newest entry by each prefix in turn. */
   private async find(primaryKey: string, prefixes: readonly string[]): Promise<string | undefined> {
     if (await exists(this.file(primaryKey))) return primaryKey
-    const names = await readdir(this.cacheDir).catch(() => [] as string[])
+    const names = await this.names()
     const keys = names
       .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
       .map(n => n.slice(0, -SUFFIX.length))

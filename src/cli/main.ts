@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { which } from '@actions/io'
 import { parseConfig, type Config } from '../config.js'
 import { InputError, message } from '../errors.js'
+import { which } from '../which.js'
 import { consoleLogger, type Logger } from '../log.js'
 import { runNixShell } from '../nix-portable/run.js'
 import { chooseRuntime } from '../nix-portable/runtime.js'
@@ -82,7 +82,7 @@ async function readState(file: string): Promise<CacheState> {
 }
 
 async function findNixPortable(): Promise<string> {
-  const found = await which('nix-portable', false)
+  const found = await which('nix-portable')
   if (!found) {
     throw new InputError(
       "flag `--nix-portable` is empty and no `nix-portable` is on PATH: pass the executable's path"

@@ -33,8 +33,9 @@ export function connect(file: string, opts: ConnectOptions = {}): Database.Datab
   return new Database(file, {
     readonly: opts.readonly ?? false,
     fileMustExist: true,
-    // Nix may hold the database briefly (a nix-shell finishing); wait rather than fail.
-    timeout: 60_000,
+    // A short wait inside SQLite (it blocks the thread); longer ones are waited
+    // for asynchronously, with a word in the log (busy.ts).
+    timeout: 1000,
     ...bindingOption()
   })
 }

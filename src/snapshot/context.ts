@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import type { Backend } from '../backend/index.js'
+import { retryBusy } from '../db/index.js'
 import type { KeyContext } from '../keys.js'
 import type { Logger } from '../log.js'
 import type { Layout } from '../store/layout.js'
@@ -19,6 +20,8 @@ export interface CacheContext {
    */
   initDb: (ca: boolean) => Promise<void>
   trust: Trust
+  /** How long to wait for a Nix database another process holds (tests shorten it). */
+  busy?: { limitMs: number; everyMs: number }
 }
 
 export interface Trust {
@@ -60,6 +63,23 @@ export function lockOptions(ctx: CacheContext, what: 'restore' | 'save'): LockOp
           `(${holder}); waited ${Math.round(waitedMs / 1000)} s.`
       )
   }
+}
+
+/**
+ * Runs `f` on the location's database, waiting while another process holds it,
+ * with a word in the log every 10 s, for at most two minutes.
+ */
+export function onLocalDb<T>(ctx: CacheContext, f: () => T | Promise<T>): Promise<T> {
+  const file = ctx.layout.dbFile
+  return retryBusy(file, f, {
+    limitMs: ctx.busy?.limitMs ?? 120_000,
+    everyMs: ctx.busy?.everyMs ?? 10_000,
+    onWait: ms =>
+      ctx.log.info(
+        `The Nix database ${file} is locked by another process (a nix command still running?): ` +
+          `waiting, ${Math.round(ms / 1000)} s so far.`
+      )
+  })
 }
 
 /** Narrows a state value read back from the action's state or the CLI's state file. */

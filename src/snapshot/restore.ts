@@ -7,7 +7,7 @@ import { depsPrefix, restorePrefixes } from '../keys.js'
 import { timed, type Phase } from '../log.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
-import { lockDir, lockOptions, type CacheContext, type CacheState } from './context.js'
+import { lockDir, lockOptions, onLocalDb, type CacheContext, type CacheState } from './context.js'
 import { fetchPacks } from './fetch.js'
 import { currentWatermark, placePack, prepareDb, repairLocal, validAmong } from './local-store.js'
 import { readManifest, type Manifest } from './manifest.js'
@@ -64,7 +64,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
 
   await backend.sweep()
   await removeTree(backend.stageRoot)
-  repairLocal(ctx.layout, log)
+  await onLocalDb(ctx, () => repairLocal(ctx.layout, log))
   let matchedKey: string | undefined
   let manifest: Manifest
   try {
@@ -88,9 +88,11 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   log.info(`Snapshot ${matchedKey} lists ${manifest.packs.length} pack(s)`)
 
   const valid = new Set(
-    validAmong(
-      ctx.layout,
-      manifest.packs.flatMap(p => p.paths)
+    await onLocalDb(ctx, () =>
+      validAmong(
+        ctx.layout,
+        manifest.packs.flatMap(p => p.paths)
+      )
     )
   )
   const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)))
@@ -101,7 +103,9 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   try {
     // Only when the database is missing or lacks tables: then the phase shows
     // the cost of nix-portable's first start in a new location.
-    await prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca)))
+    await onLocalDb(ctx, () =>
+      prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca)))
+    )
   } catch (e) {
     log.warning(
       `The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`
@@ -113,7 +117,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   let placed = 0
   await timed(phases, 'merge', async () => {
     for (const f of fetched) {
-      pathsRestored += await placePack(ctx.layout, f, log)
+      pathsRestored += await onLocalDb(ctx, () => placePack(ctx.layout, f, log))
       placed++
     }
   }).catch((e: unknown) => {
@@ -131,7 +135,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
     // Packs that are gone or broken are not passed on: save stores their paths again.
     state: {
       version: 1,
-      watermark: currentWatermark(ctx.layout),
+      watermark: await onLocalDb(ctx, () => currentWatermark(ctx.layout)),
       matchedKey,
       cacheHit,
       manifest: { ...manifest, packs: manifest.packs.filter(p => !left.has(p.key)) },

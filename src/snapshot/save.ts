@@ -15,7 +15,14 @@ import { baseName } from '../store/layout.js'
 import { stagePack } from '../store/pack-dir.js'
 import { signRow, withSignature, type SigningKey } from '../trust/signatures.js'
 import { mismatches } from '../trust/verify.js'
-import { lockDir, MAX_PACKS, lockOptions, type CacheContext, type CacheState } from './context.js'
+import {
+  lockDir,
+  lockOptions,
+  MAX_PACKS,
+  onLocalDb,
+  type CacheContext,
+  type CacheState
+} from './context.js'
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type PackRef } from './manifest.js'
 
 export interface SaveReport {
@@ -46,7 +53,9 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
   })
   if (!existsSync(lay.dbFile)) return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`)
 
-  const plan = planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m))
+  const plan = await onLocalDb(ctx, () =>
+    planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m))
+  )
   const reusable = plan.reusable
   if (plan.paths.length === 0) {
     const unchanged = reusable.length === (state.restoredPacks ?? state.manifest?.packs.length ?? 0)
@@ -75,7 +84,7 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
     )
   }
   try {
-    paths = await withoutAltered(ctx, phases, paths)
+    paths = await onLocalDb(ctx, () => withoutAltered(ctx, phases, paths))
     if (paths.length === 0) return nothing('Every new path differs from its row: nothing saved.')
     return await savePack(ctx, phases, paths, packs, new Set(state.broken ?? []))
   } finally {

@@ -182,8 +182,10 @@ const cases: [string, string, (cache: string) => void | Promise<void>][] = [
 
 /** The reason each case must be refused for: each check, not some other failure. */
 const REASONS: Record<string, RegExp> = {
-  'a truncated archive': /zstd -d .*failed/,
-  'a corrupt archive': /zstd -d .*failed/,
+  // What zstd said comes first, then the command.
+  'a truncated archive':
+    /is unusable: .*premature end.*\(tar --use-compress-program zstd -d -q -xf .*: exit 2\)/,
+  'a corrupt archive': /is unusable: .*\(tar --use-compress-program zstd -d -q -xf .*: exit 2\)/,
   'a pack.json that lies about its paths': /folders \(\d+\) do not match pack\.json/,
   'rows without folders': /db\.sqlite's rows \(\d+\) do not match/,
   'a folder name that is not a store path': /store\/not-a-store-path is not a store path name/,

@@ -123,7 +123,8 @@ export function cli(
     'cache-dir': o.cacheDir,
     location: world.location,
     'nix-portable': world.launcher,
-    key: o.key
+    key: o.key,
+    ...o.inputs
   }
   const args = [entry, command]
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) args.push(`--${k}`, v)

@@ -31,7 +31,11 @@ describe('parseDependencies', () => {
     ['a..b', /`a\.\.b` is not/],
     ['.gcc', /`\.gcc` is not/],
     ['9lives', /`9lives` is not/],
-    ['gcc/bin', /`gcc\/bin` is not/]
+    ['gcc/bin', /`gcc\/bin` is not/],
+    ['gcc if', /`if` is not a nixpkgs attribute name: `if` is a Nix keyword/],
+    ['let', /`let` is a Nix keyword/],
+    ['python3Packages.with', /`python3Packages\.with` is not .*`with` is a Nix keyword/],
+    ['inherit rec or', /is a Nix keyword/]
   ])('refuses %j', (input, message) => {
     expect(() => parseDependencies(input)).toThrow(InputError)
     expect(() => parseDependencies(input)).toThrow(message)
