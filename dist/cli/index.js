@@ -43806,7 +43806,8 @@ async function run(cmd, args, opts = {}) {
         silent: true,
         ignoreReturnCode: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
-        ...(opts.env ? { env: opts.env } : {})
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.onLine ? { listeners: { stdline: opts.onLine } } : {})
     });
     if (r.exitCode !== 0)
         throw new Error(failure(cmd, args, r.exitCode, r.stderr));
@@ -101766,12 +101767,28 @@ class LocalBackend {
                 await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
         }
     }
-    async restore(dir, primaryKey, prefixes) {
+    async restore(dir, primaryKey, prefixes, o = {}) {
         const key = await this.find(primaryKey, prefixes);
         if (key === undefined)
             return undefined;
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-        await run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir]);
+        // tar names each member before extracting it, one after the other: once it
+        // names a member of the next store folder, the previous one is complete.
+        let current;
+        const onLine = (line) => {
+            const name = /^\.\/store\/([^/]+)/.exec(line)?.[1];
+            if (name === current)
+                return;
+            if (current !== undefined)
+                o.onStorePath?.(current);
+            current = name;
+        };
+        const verbose = o.onStorePath ? ['-v'] : [];
+        await run('tar', ['--use-compress-program', DECOMPRESS, ...verbose, '-xf', this.file(key), '-C', dir], {
+            onLine
+        });
+        if (current !== undefined)
+            o.onStorePath?.(current);
         return key;
     }
     async save(dir, key, trees, o = {}) {
@@ -102192,32 +102209,74 @@ parentPort.on('message', ({ id, path }) => {
     parentPort.postMessage({ id, error: e instanceof Error ? e.message : String(e) })
   }
 })`;
+/**
+ * Worker threads (one per core, started on first use) hashing whole store paths;
+ * jobs queue until a worker is free. Close it when done.
+ */
+class NarPool {
+    width;
+    workers = [];
+    idle = [];
+    queue = [];
+    waiting = new Map();
+    next = 0;
+    constructor(width = (0,external_node_os_namespaceObject.availableParallelism)()) {
+        this.width = width;
+    }
+    /** The NAR digest of `path`, or an Error when it cannot be read. Never rejects. */
+    hash(path) {
+        const id = this.next++;
+        const result = new Promise(resolve => this.waiting.set(id, resolve));
+        this.queue.push({ id, path });
+        this.pump();
+        return result;
+    }
+    async close() {
+        await Promise.all(this.workers.map(w => w.terminate()));
+        this.workers = [];
+        this.idle = [];
+    }
+    pump() {
+        while (this.queue.length > 0) {
+            let w = this.idle.pop();
+            if (!w && this.workers.length < this.width)
+                w = this.start();
+            if (!w)
+                return;
+            w.postMessage(this.queue.shift());
+        }
+    }
+    start() {
+        const w = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true });
+        w.unref();
+        w.on('message', (r) => {
+            this.waiting.get(r.id)?.(r.digest ?? new Error(r.error ?? 'unknown error'));
+            this.waiting.delete(r.id);
+            this.idle.push(w);
+            this.pump();
+        });
+        w.on('error', e => {
+            // A worker that died fails what was waiting; the rest goes on without it.
+            for (const resolve of this.waiting.values())
+                resolve(e);
+            this.waiting.clear();
+            this.workers = this.workers.filter(x => x !== w);
+        });
+        this.workers.push(w);
+        return w;
+    }
+}
 /** NAR digests of `jobs`, in their order; a path that cannot be read gets an Error. */
-async function narHashes(jobs, width = (0,external_node_os_namespaceObject.availableParallelism)()) {
-    const results = new Array(jobs.length);
-    if (jobs.length === 0)
-        return results;
+async function narHashes(jobs, pool) {
+    const use = pool ?? new NarPool();
     const order = jobs.map((j, i) => ({ ...j, i })).sort((a, b) => b.weight - a.weight);
-    const workers = Array.from({ length: Math.max(1, Math.min(width, jobs.length)) }, () => new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true }));
-    let next = 0;
+    const results = new Array(jobs.length);
     try {
-        await Promise.all(workers.map(w => new Promise((resolve, reject) => {
-            const feed = () => {
-                const job = order[next++];
-                if (!job)
-                    return resolve();
-                w.postMessage({ id: job.i, path: job.path });
-            };
-            w.on('message', (r) => {
-                results[r.id] = r.digest ?? new Error(r.error ?? 'unknown error');
-                feed();
-            });
-            w.on('error', reject);
-            feed();
-        })));
+        await Promise.all(order.map(async (j) => (results[j.i] = await use.hash(j.path))));
     }
     finally {
-        await Promise.all(workers.map(w => w.terminate()));
+        if (!pool)
+            await use.close();
     }
     return results;
 }
@@ -102233,22 +102292,21 @@ async function narHashes(jobs, width = (0,external_node_os_namespaceObject.avail
 
 
 /** Why `rows` (folders in `storeDir`) cannot be trusted, or undefined when they can. */
-async function untrusted(storeDir, rows, trusted) {
+async function untrusted(storeDir, rows, trusted, hashing = {}) {
     if (trusted.length > 0) {
         const unsigned = rows.find(r => !hasTrustedSignature(r, r.sigs, trusted));
         if (unsigned) {
             return `${unsigned.path} is not signed by a trusted key (${trusted.map(t => t.name).join(', ')})`;
         }
     }
-    return mismatch(storeDir, rows);
-}
-/** The first path whose files do not serialise to its row's NAR hash and size. */
-async function mismatch(storeDir, rows) {
-    return (await mismatches(storeDir, rows))[0]?.reason;
+    return (await mismatches(storeDir, rows, hashing))[0]?.reason;
 }
 /** Every path whose files do not serialise to its row's NAR hash and size, and why. */
-async function mismatches(storeDir, rows) {
-    const digests = await narHashes(rows.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, baseName(r.path)), weight: r.narSize })));
+async function mismatches(storeDir, rows, { pool, started } = {}) {
+    const rest = rows.filter(r => !started?.has(baseName(r.path)));
+    const fresh = await narHashes(rest.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, baseName(r.path)), weight: r.narSize })), pool);
+    const byName = new Map(rest.map((r, i) => [baseName(r.path), fresh[i]]));
+    const digests = await Promise.all(rows.map(r => started?.get(baseName(r.path)) ?? Promise.resolve(byName.get(baseName(r.path)))));
     const out = [];
     for (const [i, r] of rows.entries()) {
         const d = digests[i];
@@ -102281,6 +102339,8 @@ async function mismatches(storeDir, rows) {
 
 
 
+
+
 /**
  * Downloads and checks the `needed` packs. A pack that is gone or broken is left
  * out with every pack that needs its paths, each with one warning; the rest is
@@ -102288,6 +102348,15 @@ async function mismatches(storeDir, rows) {
  * earlier returned pack.
  */
 async function fetchPacks(ctx, needed, valid) {
+    const pool = new NarPool();
+    try {
+        return await fetchWith(ctx, needed, valid, pool);
+    }
+    finally {
+        await pool.close();
+    }
+}
+async function fetchWith(ctx, needed, valid, pool) {
     const out = { fetched: [], lost: new Set(), broken: new Set(), skipped: new Set() };
     const gone = new Set();
     const refuse = async (set, ref, text, dir) => {
@@ -102302,7 +102371,7 @@ async function fetchPacks(ctx, needed, valid) {
     for (const [i, ref] of needed.entries()) {
         const dir = (0,external_node_path_namespaceObject.join)(ctx.backend.stageRoot, `pack-${i}`);
         try {
-            const c = await download(ctx, ref, dir, valid);
+            const c = await download(ctx, ref, dir, valid, pool);
             if (c)
                 candidates.push(c);
             else {
@@ -102341,10 +102410,26 @@ function brokenText(ref, reason) {
         '(the store was not touched for them); the next save replaces the entry.');
 }
 /** One pack into `dir`, checked for shape, its content check started; undefined when gone. */
-async function download(ctx, ref, dir, valid) {
+async function download(ctx, ref, dir, valid, pool) {
     const { backend } = ctx;
     await removeTree(backend.entryDir);
-    const got = await backend.restore(backend.entryDir, ref.key, []);
+    // Each folder this restore would add is hashed as soon as it is extracted,
+    // while the rest still is; a name the snapshot does not list is left for
+    // checkPack to refuse.
+    const wanted = new Set(ref.paths.filter(p => !valid.has(p)).map(baseName));
+    const started = new Map();
+    const onStorePath = (name) => {
+        if (wanted.has(name) && !started.has(name)) {
+            started.set(name, pool.hash((0,external_node_path_namespaceObject.join)(backend.entryDir, 'store', name)));
+        }
+    };
+    let got;
+    try {
+        got = await backend.restore(backend.entryDir, ref.key, [], { onStorePath });
+    }
+    finally {
+        await Promise.all(started.values()); // before the folders move
+    }
     if (got !== ref.key)
         return undefined;
     await (0,promises_namespaceObject.rename)(backend.entryDir, dir);
@@ -102355,7 +102440,7 @@ async function download(ctx, ref, dir, valid) {
     // Only what would be added: a path valid here keeps its own files and row.
     const rows = packRows(dir, info.paths.filter(p => !valid.has(p)));
     // Read later, in order; it never rejects, so nothing is left unhandled meanwhile.
-    const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted).catch((e) => message(e));
+    const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted, { pool, started }).catch((e) => message(e));
     return { ref, dir, info, realisations, external, verdict };
 }
 function packRows(dir, paths) {

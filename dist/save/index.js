@@ -100285,7 +100285,8 @@ async function exec_run(cmd, args, opts = {}) {
         silent: true,
         ignoreReturnCode: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
-        ...(opts.env ? { env: opts.env } : {})
+        ...(opts.env ? { env: opts.env } : {}),
+        ...(opts.onLine ? { listeners: { stdline: opts.onLine } } : {})
     });
     if (r.exitCode !== 0)
         throw new Error(failure(cmd, args, r.exitCode, r.stderr));
@@ -100692,12 +100693,28 @@ class LocalBackend {
                 await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
         }
     }
-    async restore(dir, primaryKey, prefixes) {
+    async restore(dir, primaryKey, prefixes, o = {}) {
         const key = await this.find(primaryKey, prefixes);
         if (key === undefined)
             return undefined;
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-        await exec_run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir]);
+        // tar names each member before extracting it, one after the other: once it
+        // names a member of the next store folder, the previous one is complete.
+        let current;
+        const onLine = (line) => {
+            const name = /^\.\/store\/([^/]+)/.exec(line)?.[1];
+            if (name === current)
+                return;
+            if (current !== undefined)
+                o.onStorePath?.(current);
+            current = name;
+        };
+        const verbose = o.onStorePath ? ['-v'] : [];
+        await exec_run('tar', ['--use-compress-program', DECOMPRESS, ...verbose, '-xf', this.file(key), '-C', dir], {
+            onLine
+        });
+        if (current !== undefined)
+            o.onStorePath?.(current);
         return key;
     }
     async save(dir, key, trees, o = {}) {
@@ -102100,32 +102117,74 @@ parentPort.on('message', ({ id, path }) => {
     parentPort.postMessage({ id, error: e instanceof Error ? e.message : String(e) })
   }
 })`;
+/**
+ * Worker threads (one per core, started on first use) hashing whole store paths;
+ * jobs queue until a worker is free. Close it when done.
+ */
+class NarPool {
+    width;
+    workers = [];
+    idle = [];
+    queue = [];
+    waiting = new Map();
+    next = 0;
+    constructor(width = (0,external_node_os_namespaceObject.availableParallelism)()) {
+        this.width = width;
+    }
+    /** The NAR digest of `path`, or an Error when it cannot be read. Never rejects. */
+    hash(path) {
+        const id = this.next++;
+        const result = new Promise(resolve => this.waiting.set(id, resolve));
+        this.queue.push({ id, path });
+        this.pump();
+        return result;
+    }
+    async close() {
+        await Promise.all(this.workers.map(w => w.terminate()));
+        this.workers = [];
+        this.idle = [];
+    }
+    pump() {
+        while (this.queue.length > 0) {
+            let w = this.idle.pop();
+            if (!w && this.workers.length < this.width)
+                w = this.start();
+            if (!w)
+                return;
+            w.postMessage(this.queue.shift());
+        }
+    }
+    start() {
+        const w = new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true });
+        w.unref();
+        w.on('message', (r) => {
+            this.waiting.get(r.id)?.(r.digest ?? new Error(r.error ?? 'unknown error'));
+            this.waiting.delete(r.id);
+            this.idle.push(w);
+            this.pump();
+        });
+        w.on('error', e => {
+            // A worker that died fails what was waiting; the rest goes on without it.
+            for (const resolve of this.waiting.values())
+                resolve(e);
+            this.waiting.clear();
+            this.workers = this.workers.filter(x => x !== w);
+        });
+        this.workers.push(w);
+        return w;
+    }
+}
 /** NAR digests of `jobs`, in their order; a path that cannot be read gets an Error. */
-async function narHashes(jobs, width = (0,external_node_os_namespaceObject.availableParallelism)()) {
-    const results = new Array(jobs.length);
-    if (jobs.length === 0)
-        return results;
+async function narHashes(jobs, pool) {
+    const use = pool ?? new NarPool();
     const order = jobs.map((j, i) => ({ ...j, i })).sort((a, b) => b.weight - a.weight);
-    const workers = Array.from({ length: Math.max(1, Math.min(width, jobs.length)) }, () => new external_node_worker_threads_.Worker(WORKER_SOURCE, { eval: true }));
-    let next = 0;
+    const results = new Array(jobs.length);
     try {
-        await Promise.all(workers.map(w => new Promise((resolve, reject) => {
-            const feed = () => {
-                const job = order[next++];
-                if (!job)
-                    return resolve();
-                w.postMessage({ id: job.i, path: job.path });
-            };
-            w.on('message', (r) => {
-                results[r.id] = r.digest ?? new Error(r.error ?? 'unknown error');
-                feed();
-            });
-            w.on('error', reject);
-            feed();
-        })));
+        await Promise.all(order.map(async (j) => (results[j.i] = await use.hash(j.path))));
     }
     finally {
-        await Promise.all(workers.map(w => w.terminate()));
+        if (!pool)
+            await use.close();
     }
     return results;
 }
@@ -102141,22 +102200,21 @@ async function narHashes(jobs, width = (0,external_node_os_namespaceObject.avail
 
 
 /** Why `rows` (folders in `storeDir`) cannot be trusted, or undefined when they can. */
-async function untrusted(storeDir, rows, trusted) {
+async function untrusted(storeDir, rows, trusted, hashing = {}) {
     if (trusted.length > 0) {
         const unsigned = rows.find(r => !hasTrustedSignature(r, r.sigs, trusted));
         if (unsigned) {
             return `${unsigned.path} is not signed by a trusted key (${trusted.map(t => t.name).join(', ')})`;
         }
     }
-    return mismatch(storeDir, rows);
-}
-/** The first path whose files do not serialise to its row's NAR hash and size. */
-async function mismatch(storeDir, rows) {
-    return (await mismatches(storeDir, rows))[0]?.reason;
+    return (await mismatches(storeDir, rows, hashing))[0]?.reason;
 }
 /** Every path whose files do not serialise to its row's NAR hash and size, and why. */
-async function mismatches(storeDir, rows) {
-    const digests = await narHashes(rows.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, layout_baseName(r.path)), weight: r.narSize })));
+async function mismatches(storeDir, rows, { pool, started } = {}) {
+    const rest = rows.filter(r => !started?.has(layout_baseName(r.path)));
+    const fresh = await narHashes(rest.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, layout_baseName(r.path)), weight: r.narSize })), pool);
+    const byName = new Map(rest.map((r, i) => [layout_baseName(r.path), fresh[i]]));
+    const digests = await Promise.all(rows.map(r => started?.get(layout_baseName(r.path)) ?? Promise.resolve(byName.get(layout_baseName(r.path)))));
     const out = [];
     for (const [i, r] of rows.entries()) {
         const d = digests[i];

@@ -8,7 +8,10 @@ import { NixDb, type PathRow } from '../db/index.js'
 import { message } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
+import type { NarDigest } from '../trust/nar.js'
+import { NarPool } from '../trust/nar-pool.js'
 import { untrusted } from '../trust/verify.js'
+import { baseName } from '../store/layout.js'
 import type { CacheContext } from './context.js'
 import type { PackRef } from './manifest.js'
 
@@ -47,6 +50,20 @@ export async function fetchPacks(
   needed: readonly PackRef[],
   valid: ReadonlySet<string>
 ): Promise<FetchOutcome> {
+  const pool = new NarPool()
+  try {
+    return await fetchWith(ctx, needed, valid, pool)
+  } finally {
+    await pool.close()
+  }
+}
+
+async function fetchWith(
+  ctx: CacheContext,
+  needed: readonly PackRef[],
+  valid: ReadonlySet<string>,
+  pool: NarPool
+): Promise<FetchOutcome> {
   const out: FetchOutcome = { fetched: [], lost: new Set(), broken: new Set(), skipped: new Set() }
   const gone = new Set<string>()
   const refuse = async (
@@ -65,7 +82,7 @@ export async function fetchPacks(
   for (const [i, ref] of needed.entries()) {
     const dir = join(ctx.backend.stageRoot, `pack-${i}`)
     try {
-      const c = await download(ctx, ref, dir, valid)
+      const c = await download(ctx, ref, dir, valid, pool)
       if (c) candidates.push(c)
       else {
         await refuse(
@@ -117,11 +134,27 @@ async function download(
   ctx: CacheContext,
   ref: PackRef,
   dir: string,
-  valid: ReadonlySet<string>
+  valid: ReadonlySet<string>,
+  pool: NarPool
 ): Promise<Candidate | undefined> {
   const { backend } = ctx
   await removeTree(backend.entryDir)
-  const got = await backend.restore(backend.entryDir, ref.key, [])
+  // Each folder this restore would add is hashed as soon as it is extracted,
+  // while the rest still is; a name the snapshot does not list is left for
+  // checkPack to refuse.
+  const wanted = new Set(ref.paths.filter(p => !valid.has(p)).map(baseName))
+  const started = new Map<string, Promise<NarDigest | Error>>()
+  const onStorePath = (name: string): void => {
+    if (wanted.has(name) && !started.has(name)) {
+      started.set(name, pool.hash(join(backend.entryDir, 'store', name)))
+    }
+  }
+  let got: string | undefined
+  try {
+    got = await backend.restore(backend.entryDir, ref.key, [], { onStorePath })
+  } finally {
+    await Promise.all(started.values()) // before the folders move
+  }
   if (got !== ref.key) return undefined
   await rename(backend.entryDir, dir)
   const { info, external, realisations } = await checkPack(dir, ctx.layout.storeDir)
@@ -134,7 +167,9 @@ async function download(
     info.paths.filter(p => !valid.has(p))
   )
   // Read later, in order; it never rejects, so nothing is left unhandled meanwhile.
-  const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted).catch((e: unknown) => message(e))
+  const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted, { pool, started }).catch(
+    (e: unknown) => message(e)
+  )
   return { ref, dir, info, realisations, external, verdict }
 }
 

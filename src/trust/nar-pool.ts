@@ -24,6 +24,63 @@ interface Reply {
   error?: string
 }
 
+/**
+ * Worker threads (one per core, started on first use) hashing whole store paths;
+ * jobs queue until a worker is free. Close it when done.
+ */
+export class NarPool {
+  private workers: Worker[] = []
+  private idle: Worker[] = []
+  private queue: { id: number; path: string }[] = []
+  private waiting = new Map<number, (r: NarDigest | Error) => void>()
+  private next = 0
+
+  constructor(private readonly width = availableParallelism()) {}
+
+  /** The NAR digest of `path`, or an Error when it cannot be read. Never rejects. */
+  hash(path: string): Promise<NarDigest | Error> {
+    const id = this.next++
+    const result = new Promise<NarDigest | Error>(resolve => this.waiting.set(id, resolve))
+    this.queue.push({ id, path })
+    this.pump()
+    return result
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map(w => w.terminate()))
+    this.workers = []
+    this.idle = []
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let w = this.idle.pop()
+      if (!w && this.workers.length < this.width) w = this.start()
+      if (!w) return
+      w.postMessage(this.queue.shift())
+    }
+  }
+
+  private start(): Worker {
+    const w = new Worker(WORKER_SOURCE, { eval: true })
+    w.unref()
+    w.on('message', (r: Reply) => {
+      this.waiting.get(r.id)?.(r.digest ?? new Error(r.error ?? 'unknown error'))
+      this.waiting.delete(r.id)
+      this.idle.push(w)
+      this.pump()
+    })
+    w.on('error', e => {
+      // A worker that died fails what was waiting; the rest goes on without it.
+      for (const resolve of this.waiting.values()) resolve(e)
+      this.waiting.clear()
+      this.workers = this.workers.filter(x => x !== w)
+    })
+    this.workers.push(w)
+    return w
+  }
+}
+
 export interface HashJob {
   /** The folder (or file) to serialise. */
   path: string
@@ -34,37 +91,15 @@ export interface HashJob {
 /** NAR digests of `jobs`, in their order; a path that cannot be read gets an Error. */
 export async function narHashes(
   jobs: readonly HashJob[],
-  width = availableParallelism()
+  pool?: NarPool
 ): Promise<(NarDigest | Error)[]> {
-  const results: (NarDigest | Error)[] = new Array(jobs.length)
-  if (jobs.length === 0) return results
+  const use = pool ?? new NarPool()
   const order = jobs.map((j, i) => ({ ...j, i })).sort((a, b) => b.weight - a.weight)
-  const workers = Array.from(
-    { length: Math.max(1, Math.min(width, jobs.length)) },
-    () => new Worker(WORKER_SOURCE, { eval: true })
-  )
-  let next = 0
+  const results: (NarDigest | Error)[] = new Array(jobs.length)
   try {
-    await Promise.all(
-      workers.map(
-        w =>
-          new Promise<void>((resolve, reject) => {
-            const feed = (): void => {
-              const job = order[next++]
-              if (!job) return resolve()
-              w.postMessage({ id: job.i, path: job.path })
-            }
-            w.on('message', (r: Reply) => {
-              results[r.id] = r.digest ?? new Error(r.error ?? 'unknown error')
-              feed()
-            })
-            w.on('error', reject)
-            feed()
-          })
-      )
-    )
+    await Promise.all(order.map(async j => (results[j.i] = await use.hash(j.path))))
   } finally {
-    await Promise.all(workers.map(w => w.terminate()))
+    if (!pool) await use.close()
   }
   return results
 }

@@ -184,8 +184,8 @@ const cases: [string, string, (cache: string) => void | Promise<void>][] = [
 const REASONS: Record<string, RegExp> = {
   // What zstd said comes first, then the command.
   'a truncated archive':
-    /is unusable: .*premature end.*\(tar --use-compress-program zstd -d -q -xf .*: exit 2\)/,
-  'a corrupt archive': /is unusable: .*\(tar --use-compress-program zstd -d -q -xf .*: exit 2\)/,
+    /is unusable: .*premature end.*\(tar --use-compress-program zstd -d -q .*: exit 2\)/,
+  'a corrupt archive': /is unusable: .*\(tar --use-compress-program zstd -d -q .*: exit 2\)/,
   'a pack.json that lies about its paths': /folders \(\d+\) do not match pack\.json/,
   'rows without folders': /db\.sqlite's rows \(\d+\) do not match/,
   'a folder name that is not a store path': /store\/not-a-store-path is not a store path name/,
