@@ -5,8 +5,6 @@ import { which } from './which.js'
 export interface RunOptions {
   cwd?: string
   env?: Record<string, string>
-  /** Each line of standard output as it comes. */
-  onLine?: (line: string) => void
 }
 
 const resolved = new Map<string, string>()
@@ -31,8 +29,7 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     silent: true,
     ignoreReturnCode: true,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
-    ...(opts.env ? { env: opts.env } : {}),
-    ...(opts.onLine ? { listeners: { stdline: opts.onLine } } : {})
+    ...(opts.env ? { env: opts.env } : {})
   })
   if (r.exitCode !== 0) throw new Error(failure(cmd, args, r.exitCode, r.stderr))
   return r.stdout

@@ -43782,8 +43782,7 @@ async function run(cmd, args, opts = {}) {
         silent: true,
         ignoreReturnCode: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
-        ...(opts.env ? { env: opts.env } : {}),
-        ...(opts.onLine ? { listeners: { stdline: opts.onLine } } : {})
+        ...(opts.env ? { env: opts.env } : {})
     });
     if (r.exitCode !== 0)
         throw new Error(failure(cmd, args, r.exitCode, r.stderr));
@@ -101743,28 +101742,12 @@ class LocalBackend {
                 await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
         }
     }
-    async restore(dir, primaryKey, prefixes, o = {}) {
+    async restore(dir, primaryKey, prefixes) {
         const key = await this.find(primaryKey, prefixes);
         if (key === undefined)
             return undefined;
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-        // tar names each member before extracting it, one after the other: once it
-        // names a member of the next store folder, the previous one is complete.
-        let current;
-        const onLine = (line) => {
-            const name = /^\.\/store\/([^/]+)/.exec(line)?.[1];
-            if (name === current)
-                return;
-            if (current !== undefined)
-                o.onStorePath?.(current);
-            current = name;
-        };
-        const verbose = o.onStorePath ? ['-v'] : [];
-        await run('tar', ['--use-compress-program', DECOMPRESS, ...verbose, '-xf', this.file(key), '-C', dir], {
-            onLine
-        });
-        if (current !== undefined)
-            o.onStorePath?.(current);
+        await run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir]);
         return key;
     }
     async save(dir, key, trees, o = {}) {
@@ -102359,21 +102342,18 @@ async function narHashes(jobs, pool) {
 
 
 /** Why `rows` (folders in `storeDir`) cannot be trusted, or undefined when they can. */
-async function untrusted(storeDir, rows, trusted, hashing = {}) {
+async function untrusted(storeDir, rows, trusted, pool) {
     if (trusted.length > 0) {
         const unsigned = rows.find(r => !hasTrustedSignature(r, r.sigs, trusted));
         if (unsigned) {
             return `${unsigned.path} is not signed by a trusted key (${trusted.map(t => t.name).join(', ')})`;
         }
     }
-    return (await mismatches(storeDir, rows, hashing))[0]?.reason;
+    return (await mismatches(storeDir, rows, pool))[0]?.reason;
 }
 /** Every path whose files do not serialise to its row's NAR hash and size, and why. */
-async function mismatches(storeDir, rows, { pool, started } = {}) {
-    const rest = rows.filter(r => !started?.has(baseName(r.path)));
-    const fresh = await narHashes(rest.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, baseName(r.path)), weight: r.narSize })), pool);
-    const byName = new Map(rest.map((r, i) => [baseName(r.path), fresh[i]]));
-    const digests = await Promise.all(rows.map(r => started?.get(baseName(r.path)) ?? Promise.resolve(byName.get(baseName(r.path)))));
+async function mismatches(storeDir, rows, pool) {
+    const digests = await narHashes(rows.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, baseName(r.path)), weight: r.narSize })), pool);
     const out = [];
     for (const [i, r] of rows.entries()) {
         const d = digests[i];
@@ -102399,7 +102379,6 @@ async function mismatches(storeDir, rows, { pool, started } = {}) {
 // for shape, then for content (every path it would add against its row's NAR
 // hash, and signatures where keys are trusted) while the next one downloads.
 // Nothing touches the store here.
-
 
 
 
@@ -102480,23 +102459,7 @@ function brokenText(ref, reason) {
 async function download(ctx, ref, dir, valid, pool) {
     const { backend } = ctx;
     await removeTree(backend.entryDir);
-    // Each folder this restore would add is hashed as soon as it is extracted,
-    // while the rest still is; a name the snapshot does not list is left for
-    // checkPack to refuse.
-    const wanted = new Set(ref.paths.filter(p => !valid.has(p)).map(baseName));
-    const started = new Map();
-    const onStorePath = (name) => {
-        if (wanted.has(name) && !started.has(name)) {
-            started.set(name, pool.hash((0,external_node_path_namespaceObject.join)(backend.entryDir, 'store', name)));
-        }
-    };
-    let got;
-    try {
-        got = await backend.restore(backend.entryDir, ref.key, [], { onStorePath });
-    }
-    finally {
-        await Promise.all(started.values()); // before the folders move
-    }
+    const got = await backend.restore(backend.entryDir, ref.key, []);
     if (got !== ref.key)
         return undefined;
     await (0,promises_namespaceObject.rename)(backend.entryDir, dir);
@@ -102506,8 +102469,10 @@ async function download(ctx, ref, dir, valid, pool) {
     }
     // Only what would be added: a path valid here keeps its own files and row.
     const rows = packRows(dir, info.paths.filter(p => !valid.has(p)));
+    // Hashed right after extraction, on every core, while the next pack downloads
+    // (measured: hashing while tar extracts only adds contention on 2 cores).
     // Read later, in order; it never rejects, so nothing is left unhandled meanwhile.
-    const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted, { pool, started }).catch((e) => message(e));
+    const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted, pool).catch((e) => message(e));
     return { ref, dir, info, realisations, external, verdict };
 }
 function packRows(dir, paths) {

@@ -100285,8 +100285,7 @@ async function exec_run(cmd, args, opts = {}) {
         silent: true,
         ignoreReturnCode: true,
         ...(opts.cwd ? { cwd: opts.cwd } : {}),
-        ...(opts.env ? { env: opts.env } : {}),
-        ...(opts.onLine ? { listeners: { stdline: opts.onLine } } : {})
+        ...(opts.env ? { env: opts.env } : {})
     });
     if (r.exitCode !== 0)
         throw new Error(failure(cmd, args, r.exitCode, r.stderr));
@@ -100693,28 +100692,12 @@ class LocalBackend {
                 await (0,promises_namespaceObject.unlink)(file).catch(() => undefined);
         }
     }
-    async restore(dir, primaryKey, prefixes, o = {}) {
+    async restore(dir, primaryKey, prefixes) {
         const key = await this.find(primaryKey, prefixes);
         if (key === undefined)
             return undefined;
         await (0,promises_namespaceObject.mkdir)(dir, { recursive: true });
-        // tar names each member before extracting it, one after the other: once it
-        // names a member of the next store folder, the previous one is complete.
-        let current;
-        const onLine = (line) => {
-            const name = /^\.\/store\/([^/]+)/.exec(line)?.[1];
-            if (name === current)
-                return;
-            if (current !== undefined)
-                o.onStorePath?.(current);
-            current = name;
-        };
-        const verbose = o.onStorePath ? ['-v'] : [];
-        await exec_run('tar', ['--use-compress-program', DECOMPRESS, ...verbose, '-xf', this.file(key), '-C', dir], {
-            onLine
-        });
-        if (current !== undefined)
-            o.onStorePath?.(current);
+        await exec_run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir]);
         return key;
     }
     async save(dir, key, trees, o = {}) {
@@ -102200,21 +102183,18 @@ async function narHashes(jobs, pool) {
 
 
 /** Why `rows` (folders in `storeDir`) cannot be trusted, or undefined when they can. */
-async function untrusted(storeDir, rows, trusted, hashing = {}) {
+async function untrusted(storeDir, rows, trusted, pool) {
     if (trusted.length > 0) {
         const unsigned = rows.find(r => !hasTrustedSignature(r, r.sigs, trusted));
         if (unsigned) {
             return `${unsigned.path} is not signed by a trusted key (${trusted.map(t => t.name).join(', ')})`;
         }
     }
-    return (await mismatches(storeDir, rows, hashing))[0]?.reason;
+    return (await mismatches(storeDir, rows, pool))[0]?.reason;
 }
 /** Every path whose files do not serialise to its row's NAR hash and size, and why. */
-async function mismatches(storeDir, rows, { pool, started } = {}) {
-    const rest = rows.filter(r => !started?.has(layout_baseName(r.path)));
-    const fresh = await narHashes(rest.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, layout_baseName(r.path)), weight: r.narSize })), pool);
-    const byName = new Map(rest.map((r, i) => [layout_baseName(r.path), fresh[i]]));
-    const digests = await Promise.all(rows.map(r => started?.get(layout_baseName(r.path)) ?? Promise.resolve(byName.get(layout_baseName(r.path)))));
+async function mismatches(storeDir, rows, pool) {
+    const digests = await narHashes(rows.map(r => ({ path: (0,external_node_path_namespaceObject.join)(storeDir, layout_baseName(r.path)), weight: r.narSize })), pool);
     const out = [];
     for (const [i, r] of rows.entries()) {
         const d = digests[i];

@@ -4,7 +4,7 @@ import { GithubBackend } from './github.js'
 import { LocalBackend } from './local.js'
 import type { Backend } from './types.js'
 
-export type { Backend, RestoreOptions, SaveOutcome } from './types.js'
+export type { Backend, SaveOutcome } from './types.js'
 export { GithubBackend, LocalBackend }
 
 export interface BackendChoice {

@@ -8,7 +8,7 @@ import { CacheError } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
-import type { Backend, RestoreOptions, SaveOptions, SaveOutcome } from './types.js'
+import type { Backend, SaveOptions, SaveOutcome } from './types.js'
 
 const SUFFIX = '.tar.zst'
 /** A save writing an archive touches it continuously; one untouched this long is dead. */
@@ -54,30 +54,12 @@ export class LocalBackend implements Backend {
   async restore(
     dir: string,
     primaryKey: string,
-    prefixes: readonly string[],
-    o: RestoreOptions = {}
+    prefixes: readonly string[]
   ): Promise<string | undefined> {
     const key = await this.find(primaryKey, prefixes)
     if (key === undefined) return undefined
     await mkdir(dir, { recursive: true })
-    // tar names each member before extracting it, one after the other: once it
-    // names a member of the next store folder, the previous one is complete.
-    let current: string | undefined
-    const onLine = (line: string): void => {
-      const name = /^\.\/store\/([^/]+)/.exec(line)?.[1]
-      if (name === current) return
-      if (current !== undefined) o.onStorePath?.(current)
-      current = name
-    }
-    const verbose = o.onStorePath ? ['-v'] : []
-    await run(
-      'tar',
-      ['--use-compress-program', DECOMPRESS, ...verbose, '-xf', this.file(key), '-C', dir],
-      {
-        onLine
-      }
-    )
-    if (current !== undefined) o.onStorePath?.(current)
+    await run('tar', ['--use-compress-program', DECOMPRESS, '-xf', this.file(key), '-C', dir])
     return key
   }
 

@@ -12,12 +12,7 @@ export interface Backend {
    * newest whose key starts with `primaryKey`, then with each of `prefixes`.
    * Returns the matched key, or undefined on a miss.
    */
-  restore(
-    dir: string,
-    primaryKey: string,
-    prefixes: readonly string[],
-    o?: RestoreOptions
-  ): Promise<string | undefined>
+  restore(dir: string, primaryKey: string, prefixes: readonly string[]): Promise<string | undefined>
   /** Removes staging left behind by jobs that are gone (a cancelled job, a crash). */
   sweep(): Promise<void>
   /**
@@ -27,14 +22,6 @@ export interface Backend {
   save(dir: string, key: string, trees?: StoreTrees, o?: SaveOptions): Promise<SaveOutcome>
   /** Whether save can replace an existing entry (a broken one) under its own key. */
   readonly canReplace: boolean
-}
-
-export interface RestoreOptions {
-  /**
-   * Called with `<hash>-<name>` once the folder `store/<name>` is fully extracted,
-   * while the rest still is (where the backend extracts itself; others never call it).
-   */
-  onStorePath?: (name: string) => void
 }
 
 export interface SaveOptions {

@@ -8,10 +8,8 @@ import { NixDb, type PathRow } from '../db/index.js'
 import { message } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
-import type { NarDigest } from '../trust/nar.js'
 import { NarPool } from '../trust/nar-pool.js'
 import { untrusted } from '../trust/verify.js'
-import { baseName } from '../store/layout.js'
 import type { CacheContext } from './context.js'
 import type { PackRef } from './manifest.js'
 
@@ -139,22 +137,7 @@ async function download(
 ): Promise<Candidate | undefined> {
   const { backend } = ctx
   await removeTree(backend.entryDir)
-  // Each folder this restore would add is hashed as soon as it is extracted,
-  // while the rest still is; a name the snapshot does not list is left for
-  // checkPack to refuse.
-  const wanted = new Set(ref.paths.filter(p => !valid.has(p)).map(baseName))
-  const started = new Map<string, Promise<NarDigest | Error>>()
-  const onStorePath = (name: string): void => {
-    if (wanted.has(name) && !started.has(name)) {
-      started.set(name, pool.hash(join(backend.entryDir, 'store', name)))
-    }
-  }
-  let got: string | undefined
-  try {
-    got = await backend.restore(backend.entryDir, ref.key, [], { onStorePath })
-  } finally {
-    await Promise.all(started.values()) // before the folders move
-  }
+  const got = await backend.restore(backend.entryDir, ref.key, [])
   if (got !== ref.key) return undefined
   await rename(backend.entryDir, dir)
   const { info, external, realisations } = await checkPack(dir, ctx.layout.storeDir)
@@ -166,9 +149,11 @@ async function download(
     dir,
     info.paths.filter(p => !valid.has(p))
   )
+  // Hashed right after extraction, on every core, while the next pack downloads
+  // (measured: hashing while tar extracts only adds contention on 2 cores).
   // Read later, in order; it never rejects, so nothing is left unhandled meanwhile.
-  const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted, { pool, started }).catch(
-    (e: unknown) => message(e)
+  const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted, pool).catch((e: unknown) =>
+    message(e)
   )
   return { ref, dir, info, realisations, external, verdict }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { PathRow } from '../db/index.js'
 import { baseName } from '../store/layout.js'
 import { narHashes, type NarPool } from './nar-pool.js'
-import { parseNarHash, type NarDigest } from './nar.js'
+import { parseNarHash } from './nar.js'
 import { hasTrustedSignature, type TrustedKey } from './signatures.js'
 
 /** Why `rows` (folders in `storeDir`) cannot be trusted, or undefined when they can. */
@@ -14,7 +14,7 @@ export async function untrusted(
   storeDir: string,
   rows: readonly PathRow[],
   trusted: readonly TrustedKey[],
-  hashing: Hashing = {}
+  pool?: NarPool
 ): Promise<string | undefined> {
   if (trusted.length > 0) {
     const unsigned = rows.find(r => !hasTrustedSignature(r, r.sigs, trusted))
@@ -22,30 +22,18 @@ export async function untrusted(
       return `${unsigned.path} is not signed by a trusted key (${trusted.map(t => t.name).join(', ')})`
     }
   }
-  return (await mismatches(storeDir, rows, hashing))[0]?.reason
-}
-
-export interface Hashing {
-  /** Workers to hash with; a pool of its own otherwise. */
-  pool?: NarPool
-  /** Digests already under way, by folder name (hashed while being extracted). */
-  started?: ReadonlyMap<string, Promise<NarDigest | Error>>
+  return (await mismatches(storeDir, rows, pool))[0]?.reason
 }
 
 /** Every path whose files do not serialise to its row's NAR hash and size, and why. */
 export async function mismatches(
   storeDir: string,
   rows: readonly PathRow[],
-  { pool, started }: Hashing = {}
+  pool?: NarPool
 ): Promise<{ path: string; reason: string }[]> {
-  const rest = rows.filter(r => !started?.has(baseName(r.path)))
-  const fresh = await narHashes(
-    rest.map(r => ({ path: join(storeDir, baseName(r.path)), weight: r.narSize })),
+  const digests = await narHashes(
+    rows.map(r => ({ path: join(storeDir, baseName(r.path)), weight: r.narSize })),
     pool
-  )
-  const byName = new Map(rest.map((r, i) => [baseName(r.path), fresh[i]!]))
-  const digests = await Promise.all(
-    rows.map(r => started?.get(baseName(r.path)) ?? Promise.resolve(byName.get(baseName(r.path))!))
   )
   const out: { path: string; reason: string }[] = []
   for (const [i, r] of rows.entries()) {
