@@ -42524,44 +42524,70 @@ function checkKey(key) {
 ;// CONCATENATED MODULE: ./src/trust/nar.ts
 function narHashSync(root, fs, crypto) {
     const hash = crypto.createHash('sha256');
+    // Everything goes through one staging buffer, file contents read straight into
+    // it, and is hashed in large chunks: a hash call per NAR token would cost more
+    // than the hashing itself on trees of small files.
     const buf = Buffer.allocUnsafe(1 << 20);
-    const zeros = Buffer.alloc(8);
-    const len = Buffer.alloc(8);
+    let pos = 0;
     let size = 0;
-    const raw = (b) => {
-        hash.update(b);
-        size += b.length;
+    const flush = () => {
+        if (pos > 0)
+            hash.update(buf.subarray(0, pos));
+        pos = 0;
     };
-    const header = (n) => {
-        len.writeBigUInt64LE(BigInt(n));
-        raw(len);
+    const room = (n) => {
+        if (buf.length - pos < n)
+            flush();
+    };
+    const u64 = (n) => {
+        room(8);
+        buf.writeUInt32LE(n >>> 0, pos);
+        buf.writeUInt32LE(Math.floor(n / 0x100000000), pos + 4);
+        pos += 8;
+        size += 8;
     };
     const pad = (n) => {
-        if (n % 8 !== 0)
-            raw(zeros.subarray(0, 8 - (n % 8)));
+        const p = (8 - (n % 8)) % 8;
+        if (p === 0)
+            return;
+        room(p);
+        buf.fill(0, pos, pos + p);
+        pos += p;
+        size += p;
     };
     const str = (s) => {
         const b = typeof s === 'string' ? Buffer.from(s) : s;
-        header(b.length);
-        raw(b);
+        u64(b.length);
+        if (b.length > buf.length) {
+            flush();
+            hash.update(b);
+        }
+        else {
+            room(b.length);
+            b.copy(buf, pos);
+            pos += b.length;
+        }
+        size += b.length;
         pad(b.length);
     };
     const file = (path, length) => {
-        header(length);
+        u64(length);
         const fd = fs.openSync(path, 'r');
         try {
             let left = length;
             while (left > 0) {
-                const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), null);
+                room(Math.min(left, 1 << 16));
+                const n = fs.readSync(fd, buf, pos, Math.min(buf.length - pos, left), null);
                 if (n === 0)
                     throw new Error(`${path} shrank while it was read`);
-                raw(buf.subarray(0, n));
+                pos += n;
                 left -= n;
             }
         }
         finally {
             fs.closeSync(fd);
         }
+        size += length;
         pad(length);
     };
     const node = (path) => {
@@ -42602,6 +42628,7 @@ function narHashSync(root, fs, crypto) {
     };
     str('nix-archive-1');
     node(root);
+    flush();
     return { hex: hash.digest('hex'), size };
 }
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
