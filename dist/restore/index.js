@@ -102721,7 +102721,7 @@ async function restoreInto(ctx, phases) {
     catch (e) {
         log.warning(`The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`);
         await removeTree(backend.stageRoot);
-        return miss();
+        return missReport(ctx, phases, [...got.broken, ...got.lost]);
     }
     let pathsRestored = 0;
     let placed = 0;
