@@ -207,6 +207,30 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(verify.stderr).not.toMatch(/disappeared|modified/)
   })
 
+  it.runIf(backend === 'github')(
+    'heals a pack whose blob was corrupted: the next save stores it under a new key',
+    async () => {
+      const o = { ...opts('hello figlet'), key: 'heal' }
+      const first = await job(await world(), o)
+      const broken = first.save!.packKey!
+      await service!.overwrite(broken, Buffer.from('not an archive'))
+
+      const second = await job(await world(), { ...o, run: 'figlet again' })
+      expect(second.restore.cacheHit).toBe(false)
+      expect(second.builds).toBeGreaterThan(0)
+      // @actions/cache cannot extract it and says so; keys are immutable, so the
+      // same paths go under a new key, and the new snapshot names that one.
+      expect(second.save!.packKey).not.toBe(broken)
+      expect(second.save!.packKey!.startsWith(broken)).toBe(true)
+      expect(second.log.infos.join('\n')).toMatch(/was broken or unreadable when restored/)
+
+      const third = await job(await world(), { ...o, run: 'figlet healed' })
+      expect(third.restore.cacheHit).toBe(true)
+      expect(third.builds).toBe(0)
+      expect(third.shell.stdout).toBe('FIGLET healed\n')
+    }
+  )
+
   it('runs cold and warm jobs as an unprivileged user through the CLI', async () => {
     const key = { key: 'unprivileged' }
     const cold = await world(true)
