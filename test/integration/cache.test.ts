@@ -210,12 +210,13 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
   it.runIf(backend === 'github')(
     'heals a pack whose blob was corrupted: the next save stores it under a new key',
     async () => {
-      const o = { ...opts('hello figlet'), key: 'heal' }
+      // Packages no other test here saves, so no fallback snapshot holds them.
+      const o = { ...opts('filler11 filler12'), key: 'heal' }
       const first = await job(await world(), o)
       const broken = first.save!.packKey!
       await service!.overwrite(broken, Buffer.from('not an archive'))
 
-      const second = await job(await world(), { ...o, run: 'figlet again' })
+      const second = await job(await world(), o)
       expect(second.restore.cacheHit).toBe(false)
       expect(second.builds).toBeGreaterThan(0)
       // @actions/cache cannot extract it and says so; keys are immutable, so the
@@ -224,10 +225,10 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
       expect(second.save!.packKey!.startsWith(broken)).toBe(true)
       expect(second.log.infos.join('\n')).toMatch(/was broken or unreadable when restored/)
 
-      const third = await job(await world(), { ...o, run: 'figlet healed' })
+      const third = await job(await world(), o)
       expect(third.restore.cacheHit).toBe(true)
       expect(third.builds).toBe(0)
-      expect(third.shell.stdout).toBe('FIGLET healed\n')
+      expect(third.log.warnings).toEqual([])
     }
   )
 
