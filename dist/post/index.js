@@ -99807,6 +99807,16 @@ class nixdb_NixDb {
         tune(sql);
         return new nixdb_NixDb(file, sql);
     }
+    /** Opens `file`, runs `f` on it (synchronously) and closes it, whatever happens. */
+    static with(file, opts, f) {
+        const db = nixdb_NixDb.open(file, opts);
+        try {
+            return f(db);
+        }
+        finally {
+            db.close();
+        }
+    }
     close() {
         this.sql.close();
     }
@@ -102336,16 +102346,12 @@ async function withoutAltered(ctx, phases, paths) {
 }
 /** Signs every row of the staged pack in `dir` (Nix's narinfo fingerprint). */
 function signPack(dir, key) {
-    const db = nixdb_NixDb.open((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'));
-    try {
+    nixdb_NixDb.with((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'), {}, db => {
         const sigs = new Map();
         for (const r of db.rows())
             sigs.set(r.path, withSignature(r.sigs, signRow(r, key), key.name));
         db.setSigs(sigs);
-    }
-    finally {
-        db.close();
-    }
+    });
 }
 /** Stages and uploads one pack of `paths`, then a snapshot of `packs` and it. */
 async function savePack(ctx, phases, paths, packs, broken) {
@@ -102390,8 +102396,7 @@ async function savePack(ctx, phases, paths, packs, broken) {
     };
 }
 function planSave(dbFile, storeDir, state, warn) {
-    const db = nixdb_NixDb.open(dbFile, { readonly: true });
-    try {
+    return nixdb_NixDb.with(dbFile, { readonly: true }, db => {
         const packs = state.manifest?.packs ?? [];
         const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)));
         const reusable = packs.filter(p => p.paths.every(x => valid.has(x)));
@@ -102401,10 +102406,7 @@ function planSave(dbFile, storeDir, state, warn) {
         const paths = onDisk(db.closure(fresh).filter(p => !held.has(p)));
         const compacted = onDisk(db.closure([...held, ...paths]));
         return { paths, reusable, compacted };
-    }
-    finally {
-        db.close();
-    }
+    });
 }
 /** Drops paths whose folder is gone, and every path that refers to one of them. */
 function withoutMissing(db, storeDir, paths, warn) {

@@ -100883,6 +100883,16 @@ class nixdb_NixDb {
         tune(sql);
         return new nixdb_NixDb(file, sql);
     }
+    /** Opens `file`, runs `f` on it (synchronously) and closes it, whatever happens. */
+    static with(file, opts, f) {
+        const db = nixdb_NixDb.open(file, opts);
+        try {
+            return f(db);
+        }
+        finally {
+            db.close();
+        }
+    }
     close() {
         this.sql.close();
     }
@@ -102495,21 +102505,12 @@ async function download(ctx, ref, dir, valid, pool) {
         throw new BadPackError('its pack.json does not list the paths the snapshot says it holds');
     }
     // Only what would be added: a path valid here keeps its own files and row.
-    const rows = packRows(dir, info.paths.filter(p => !valid.has(p)));
+    const rows = nixdb_NixDb.with((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'), { readonly: true }, db => db.rows(info.paths.filter(p => !valid.has(p))));
     // Hashed right after extraction, on every core, while the next pack downloads
     // (measured: hashing while tar extracts only adds contention on 2 cores).
     // Read later, in order; it never rejects, so nothing is left unhandled meanwhile.
     const verdict = untrusted(storeOf(dir), rows, ctx.trust.trusted, pool).catch((e) => message(e));
     return { ref, dir, info, realisations, external, verdict };
-}
-function packRows(dir, paths) {
-    const db = nixdb_NixDb.open((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'), { readonly: true });
-    try {
-        return db.rows(paths);
-    }
-    finally {
-        db.close();
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/snapshot/local-store.ts
@@ -102574,24 +102575,21 @@ async function prepareDb(lay, fetched, initDb) {
     if (fetched.length === 0)
         return;
     const ca = fetched.some(f => f.realisations);
-    if ((0,external_node_fs_namespaceObject.existsSync)(lay.dbFile) && !(ca && !local_store_hasTable(lay, 'Realisations')))
+    /** What the database lacks for these packs; undefined when nothing. */
+    const lacking = () => {
+        if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
+            return `there is no database at ${lay.dbFile}`;
+        if (ca && !nixdb_NixDb.with(lay.dbFile, { readonly: true }, db => db.hasTable('Realisations'))) {
+            return 'the packs hold content-addressed outputs, but the database has no Realisations table (ca-derivations)';
+        }
+        return undefined;
+    };
+    if (lacking() === undefined)
         return;
     await initDb(ca);
-    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile)) {
-        throw new CacheError(`nix-portable's Nix did not create its database at ${lay.dbFile}`);
-    }
-    if (ca && !local_store_hasTable(lay, 'Realisations')) {
-        throw new CacheError("the packs hold content-addressed outputs, but this nix-portable's Nix made no Realisations table (ca-derivations)");
-    }
-}
-function local_store_hasTable(lay, table) {
-    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
-    try {
-        return db.hasTable(table);
-    }
-    finally {
-        db.close();
-    }
+    const still = lacking();
+    if (still !== undefined)
+        throw new CacheError(`after nix-portable's nix-store --init, ${still}`);
 }
 /**
  * A row whose folder is gone makes Nix fail later, and `nix-store --verify`
@@ -102604,39 +102602,21 @@ function repairLocal(lay, log) {
         return;
     if ((0,external_node_fs_namespaceObject.readdirSync)(lay.storeDir).filter(isStoreName).length === 0)
         return;
-    const db = nixdb_NixDb.open(lay.dbFile);
-    try {
-        const dropped = repair(db, lay.storeDir);
-        if (dropped.length > 0) {
-            log.warning(`${dropped.length} registered path(s) had no folder or referred to one that had none ` +
-                `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`);
-        }
-    }
-    finally {
-        db.close();
+    const dropped = nixdb_NixDb.with(lay.dbFile, {}, db => repair(db, lay.storeDir));
+    if (dropped.length > 0) {
+        log.warning(`${dropped.length} registered path(s) had no folder or referred to one that had none ` +
+            `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`);
     }
 }
 function currentWatermark(lay) {
     if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
         return 0;
-    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
-    try {
-        return db.watermark();
-    }
-    finally {
-        db.close();
-    }
+    return nixdb_NixDb.with(lay.dbFile, { readonly: true }, db => db.watermark());
 }
 function validAmong(lay, paths) {
     if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
         return [];
-    const db = nixdb_NixDb.open(lay.dbFile, { readonly: true });
-    try {
-        return db.validAmong(paths);
-    }
-    finally {
-        db.close();
-    }
+    return nixdb_NixDb.with(lay.dbFile, { readonly: true }, db => db.validAmong(paths));
 }
 
 ;// CONCATENATED MODULE: ./src/snapshot/restore.ts

@@ -110,6 +110,16 @@ export class NixDb {
     return new NixDb(file, sql)
   }
 
+  /** Opens `file`, runs `f` on it (synchronously) and closes it, whatever happens. */
+  static with<T>(file: string, opts: OpenOptions, f: (db: NixDb) => T): T {
+    const db = NixDb.open(file, opts)
+    try {
+      return f(db)
+    } finally {
+      db.close()
+    }
+  }
+
   close(): void {
     this.sql.close()
   }

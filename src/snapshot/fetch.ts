@@ -4,7 +4,7 @@
 // Nothing touches the store here.
 import { rename } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NixDb, type PathRow } from '../db/index.js'
+import { NixDb } from '../db/index.js'
 import { message } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
@@ -145,9 +145,8 @@ async function download(
     throw new BadPackError('its pack.json does not list the paths the snapshot says it holds')
   }
   // Only what would be added: a path valid here keeps its own files and row.
-  const rows = packRows(
-    dir,
-    info.paths.filter(p => !valid.has(p))
+  const rows = NixDb.with(join(dir, 'db.sqlite'), { readonly: true }, db =>
+    db.rows(info.paths.filter(p => !valid.has(p)))
   )
   // Hashed right after extraction, on every core, while the next pack downloads
   // (measured: hashing while tar extracts only adds contention on 2 cores).
@@ -156,13 +155,4 @@ async function download(
     message(e)
   )
   return { ref, dir, info, realisations, external, verdict }
-}
-
-function packRows(dir: string, paths: readonly string[]): PathRow[] {
-  const db = NixDb.open(join(dir, 'db.sqlite'), { readonly: true })
-  try {
-    return db.rows(paths)
-  } finally {
-    db.close()
-  }
 }

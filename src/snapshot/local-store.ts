@@ -61,25 +61,18 @@ export async function prepareDb(
 ): Promise<void> {
   if (fetched.length === 0) return
   const ca = fetched.some(f => f.realisations)
-  if (existsSync(lay.dbFile) && !(ca && !hasTable(lay, 'Realisations'))) return
+  /** What the database lacks for these packs; undefined when nothing. */
+  const lacking = (): string | undefined => {
+    if (!existsSync(lay.dbFile)) return `there is no database at ${lay.dbFile}`
+    if (ca && !NixDb.with(lay.dbFile, { readonly: true }, db => db.hasTable('Realisations'))) {
+      return 'the packs hold content-addressed outputs, but the database has no Realisations table (ca-derivations)'
+    }
+    return undefined
+  }
+  if (lacking() === undefined) return
   await initDb(ca)
-  if (!existsSync(lay.dbFile)) {
-    throw new CacheError(`nix-portable's Nix did not create its database at ${lay.dbFile}`)
-  }
-  if (ca && !hasTable(lay, 'Realisations')) {
-    throw new CacheError(
-      "the packs hold content-addressed outputs, but this nix-portable's Nix made no Realisations table (ca-derivations)"
-    )
-  }
-}
-
-function hasTable(lay: Layout, table: string): boolean {
-  const db = NixDb.open(lay.dbFile, { readonly: true })
-  try {
-    return db.hasTable(table)
-  } finally {
-    db.close()
-  }
+  const still = lacking()
+  if (still !== undefined) throw new CacheError(`after nix-portable's nix-store --init, ${still}`)
 }
 
 /**
@@ -91,36 +84,21 @@ function hasTable(lay: Layout, table: string): boolean {
 export function repairLocal(lay: Layout, log: Logger): void {
   if (!existsSync(lay.dbFile) || !existsSync(lay.storeDir)) return
   if (readdirSync(lay.storeDir).filter(isStoreName).length === 0) return
-  const db = NixDb.open(lay.dbFile)
-  try {
-    const dropped = repair(db, lay.storeDir)
-    if (dropped.length > 0) {
-      log.warning(
-        `${dropped.length} registered path(s) had no folder or referred to one that had none ` +
-          `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`
-      )
-    }
-  } finally {
-    db.close()
+  const dropped = NixDb.with(lay.dbFile, {}, db => repair(db, lay.storeDir))
+  if (dropped.length > 0) {
+    log.warning(
+      `${dropped.length} registered path(s) had no folder or referred to one that had none ` +
+        `(e.g. ${dropped[0]}): dropped their rows so that Nix does not trust them.`
+    )
   }
 }
 
 export function currentWatermark(lay: Layout): number {
   if (!existsSync(lay.dbFile)) return 0
-  const db = NixDb.open(lay.dbFile, { readonly: true })
-  try {
-    return db.watermark()
-  } finally {
-    db.close()
-  }
+  return NixDb.with(lay.dbFile, { readonly: true }, db => db.watermark())
 }
 
 export function validAmong(lay: Layout, paths: string[]): string[] {
   if (!existsSync(lay.dbFile)) return []
-  const db = NixDb.open(lay.dbFile, { readonly: true })
-  try {
-    return db.validAmong(paths)
-  } finally {
-    db.close()
-  }
+  return NixDb.with(lay.dbFile, { readonly: true }, db => db.validAmong(paths))
 }

@@ -122,14 +122,11 @@ async function withoutAltered(
 
 /** Signs every row of the staged pack in `dir` (Nix's narinfo fingerprint). */
 function signPack(dir: string, key: SigningKey): void {
-  const db = NixDb.open(join(dir, 'db.sqlite'))
-  try {
+  NixDb.with(join(dir, 'db.sqlite'), {}, db => {
     const sigs = new Map<string, string>()
     for (const r of db.rows()) sigs.set(r.path, withSignature(r.sigs, signRow(r, key), key.name))
     db.setSigs(sigs)
-  } finally {
-    db.close()
-  }
+  })
 }
 
 /** Stages and uploads one pack of `paths`, then a snapshot of `packs` and it. */
@@ -200,8 +197,7 @@ function planSave(
   state: CacheState,
   warn: (m: string) => void
 ): Plan {
-  const db = NixDb.open(dbFile, { readonly: true })
-  try {
+  return NixDb.with(dbFile, { readonly: true }, db => {
     const packs = state.manifest?.packs ?? []
     const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)))
     const reusable = packs.filter(p => p.paths.every(x => valid.has(x)))
@@ -211,9 +207,7 @@ function planSave(
     const paths = onDisk(db.closure(fresh).filter(p => !held.has(p)))
     const compacted = onDisk(db.closure([...held, ...paths]))
     return { paths, reusable, compacted }
-  } finally {
-    db.close()
-  }
+  })
 }
 
 /** Drops paths whose folder is gone, and every path that refers to one of them. */
