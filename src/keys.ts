@@ -88,8 +88,40 @@ export function depsPrefix(ctx: KeyContext): string {
  * written when something changed), so one that arrived broken, which keys being
  * immutable could never replace, is simply superseded by the next, newer one.
  */
-export function snapshotKey(ctx: KeyContext, packKeys: readonly string[]): string {
-  return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}-${uniquePart()}`)
+export function snapshotKey(
+  ctx: KeyContext,
+  packKeys: readonly string[],
+  prefix = depsPrefix(ctx)
+): string {
+  return checkKey(`${prefix}${digest(packKeys.join('\n'))}-${uniquePart()}`)
+}
+
+/**
+ * The dependency prefix of another set's snapshot key (one this job fell back
+ * to), so that a save can publish that set's snapshot anew; undefined for a key
+ * not made with this platform prefix.
+ */
+export function snapshotPrefixOf(ctx: KeyContext, key: string): string | undefined {
+  const platform = platformPrefix(ctx)
+  const m = /^([0-9a-f]{20})-/.exec(key.slice(platform.length))
+  return key.startsWith(platform) && m ? `${platform}${m[1]}-` : undefined
+}
+
+/** The package index's name for what `nix-shell -p` itself needs (no attribute is named so). */
+export const SHELL = ':shell'
+
+/**
+ * Package index entries for one attribute (or SHELL), with the same os, arch,
+ * nix-portable and user key as snapshots. Not under platformPrefix, so the
+ * closest-snapshot lookup never finds one.
+ */
+export function packagePrefix(ctx: KeyContext, attr: string): string {
+  const platform = `${clean(ctx.os)}-${clean(ctx.arch)}-${clean(ctx.nixPortable)}`
+  return `${KEY_VERSION}-index-${platform}-${digest(`${attr}\n${ctx.userKey}`)}-`
+}
+
+export function packageKey(ctx: KeyContext, attr: string): string {
+  return checkKey(`${packagePrefix(ctx, attr)}${uniquePart()}`)
 }
 
 /**

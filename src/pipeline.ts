@@ -5,6 +5,7 @@ import type { Config } from './config.js'
 import type { KeyContext } from './keys.js'
 import type { Logger } from './log.js'
 import { initStoreDb } from './nix-portable/init-db.js'
+import { findRoots } from './packages/roots.js'
 import { executableId } from './nix-portable/run.js'
 import type { CacheContext } from './snapshot/context.js'
 import { layout } from './store/layout.js'
@@ -39,6 +40,12 @@ export async function cacheContext(
     backend: createBackend(config),
     log,
     initDb: ca => initStoreDb(np, ca),
+    roots: via =>
+      findRoots(
+        via ? { ...np, nixPortable: via.path, runtime: via.runtime } : np,
+        config.dependencies,
+        layout(config.location).storeDir
+      ),
     trust: {
       trusted: config.trustedKeys,
       ...(config.signingKey ? { signingKey: config.signingKey } : {})

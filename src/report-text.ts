@@ -21,11 +21,17 @@ export function formatBytes(n: number): string {
 
 /** One line for the log: what the restore found and did, with its times. */
 export function restoreLine(r: Omit<RestoreReport, 'state'>): string {
-  const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss'
+  const what = r.cacheHit ? 'hit' : r.source === 'none' ? 'miss' : 'partial'
+  const from = r.matchedKey ? ` ${r.matchedKey}` : ''
   return (
-    `restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-    `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`
+    `restore: ${what} from ${r.source}${from}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+    `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)}${beside(r.closureBytes)} (${describePhases(r.phases)})`
   )
+}
+
+/** ` of 12.0 MiB the closure needs`, when known. */
+export function beside(closureBytes: number | undefined): string {
+  return closureBytes === undefined ? '' : ` of ${formatBytes(closureBytes)} the closure needs`
 }
 
 /** One line for the log: what the save did, with its times. */

@@ -12,8 +12,10 @@ export const coreLogger: Logger = {
 }
 
 export function restoreOutputs(r: RestoreReport, primaryKey: string): void {
-  // cache-hit: the snapshot for exactly these dependencies was restored.
+  // cache-hit: everything this set needs came whole from the cache (its own
+  // snapshot, or the package index for every attribute).
   core.setOutput('cache-hit', r.cacheHit ? 'true' : 'false')
+  core.setOutput('restore-source', r.source)
   core.setOutput('primary-key', primaryKey)
   core.setOutput('restored-key', r.matchedKey ?? '')
   core.setOutput('paths-restored', String(r.pathsRestored))
@@ -33,9 +35,9 @@ export interface SummaryRow {
 }
 
 export function restoreRows(r: RestoreReport): SummaryRow[] {
-  const result = r.matchedKey
-    ? `${r.cacheHit ? 'hit' : 'partial hit'}: <code>${r.matchedKey}</code>`
-    : 'miss'
+  const what = r.cacheHit ? 'hit' : r.source === 'none' ? 'miss' : 'partial hit'
+  const from = r.matchedKey ? `: <code>${r.matchedKey}</code>` : ''
+  const result = `${what} (${r.source})${from}`
   return phaseRows('restore', r.phases, result, {
     paths: r.pathsRestored,
     bytes: r.bytesRestored

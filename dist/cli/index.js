@@ -39258,7 +39258,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3733);
+/* harmony import */ var _cli_main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5933);
 
 try {
     process.exitCode = await (0,_cli_main_js__WEBPACK_IMPORTED_MODULE_0__/* .cliMain */ .m)(process.argv.slice(2));
@@ -39273,7 +39273,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3733:
+/***/ 5933:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -39556,8 +39556,32 @@ function depsPrefix(ctx) {
  * written when something changed), so one that arrived broken, which keys being
  * immutable could never replace, is simply superseded by the next, newer one.
  */
-function snapshotKey(ctx, packKeys) {
-    return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}-${uniquePart()}`);
+function snapshotKey(ctx, packKeys, prefix = depsPrefix(ctx)) {
+    return checkKey(`${prefix}${digest(packKeys.join('\n'))}-${uniquePart()}`);
+}
+/**
+ * The dependency prefix of another set's snapshot key (one this job fell back
+ * to), so that a save can publish that set's snapshot anew; undefined for a key
+ * not made with this platform prefix.
+ */
+function snapshotPrefixOf(ctx, key) {
+    const platform = platformPrefix(ctx);
+    const m = /^([0-9a-f]{20})-/.exec(key.slice(platform.length));
+    return key.startsWith(platform) && m ? `${platform}${m[1]}-` : undefined;
+}
+/** The package index's name for what `nix-shell -p` itself needs (no attribute is named so). */
+const SHELL = ':shell';
+/**
+ * Package index entries for one attribute (or SHELL), with the same os, arch,
+ * nix-portable and user key as snapshots. Not under platformPrefix, so the
+ * closest-snapshot lookup never finds one.
+ */
+function packagePrefix(ctx, attr) {
+    const platform = `${clean(ctx.os)}-${clean(ctx.arch)}-${clean(ctx.nixPortable)}`;
+    return `${KEY_VERSION}-index-${platform}-${digest(`${attr}\n${ctx.userKey}`)}-`;
+}
+function packageKey(ctx, attr) {
+    return checkKey(`${packagePrefix(ctx, attr)}${uniquePart()}`);
 }
 /**
  * A key for a pack whose own key holds a broken entry on a backend that cannot
@@ -100975,6 +100999,13 @@ class NixDb {
             .pluck()
             .all(JSON.stringify(paths));
     }
+    /** NAR bytes of each of `paths` that is valid here. */
+    narSizes(paths) {
+        const rows = this.sql
+            .prepare('SELECT path, coalesce(narSize, 0) AS n FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))')
+            .all(JSON.stringify(paths));
+        return new Map(rows.map(r => [r.path, r.n]));
+    }
     /** `paths` and every path that refers to one of them, directly or not, sorted. */
     referrersClosure(paths) {
         return this.sql
@@ -101920,6 +101951,24 @@ function createBackend(c) {
     return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
 }
 
+;// CONCATENATED MODULE: ./src/nix-portable/command.ts
+// A Nix command in the job's location through nix-portable, with the job's
+// environment (NIX_PATH, NIX_CONFIG, …) plus NP_LOCATION and NP_RUNTIME.
+
+
+/** Runs `nix-portable <args>`; `config` lines are added to NIX_CONFIG. Resolves to stdout. */
+async function nixCommand(np, args, config = []) {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env))
+        if (v !== undefined)
+            env[k] = v;
+    Object.assign(env, nixPortableEnv(np.location, np.runtime));
+    if (config.length > 0) {
+        env.NIX_CONFIG = [process.env.NIX_CONFIG, ...config].filter(Boolean).join('\n');
+    }
+    return run(np.nixPortable, args, { env });
+}
+
 ;// CONCATENATED MODULE: ./src/nix-portable/init-db.ts
 // A location's Nix database, made by the location's own Nix: every Nix version
 // (2.8 to 2.34) has its own tables, triggers, indexes and migration records
@@ -101927,24 +101976,213 @@ function createBackend(c) {
 // --init` opens the store, which creates the database or migrates it in place,
 // and does nothing else. With ca-derivations on, Nix adds its Realisations tables.
 
-
 /** Has the location's Nix create (or migrate) its database; `ca` adds the ca-derivations tables. */
 async function initStoreDb(np, ca) {
-    const env = {};
-    for (const [k, v] of Object.entries(process.env))
-        if (v !== undefined)
-            env[k] = v;
-    Object.assign(env, nixPortableEnv(np.location, np.runtime));
-    if (ca) {
-        env.NIX_CONFIG = [process.env.NIX_CONFIG, 'extra-experimental-features = ca-derivations']
-            .filter(Boolean)
-            .join('\n');
+    await nixCommand(np, ['nix-store', '--init'], ca ? ['extra-experimental-features = ca-derivations'] : []);
+}
+
+;// CONCATENATED MODULE: ./src/packages/derivation.ts
+// A store derivation (`.drv`, Nix's ATerm text), read for what `nix-shell -p`
+// needs: the outputs of its input derivations and its environment. Untrusted in
+// the sense that a malformed file is an error, never a crash or a guess.
+
+
+class BadDerivationError extends Error {
+    name = 'BadDerivationError';
+}
+/** Parses `Derive([outputs],[inputDrvs],[inputSrcs],system,builder,[args],[env])`. */
+function parseDerivation(text) {
+    const start = text.startsWith('Derive(') ? 'Derive('.length : -1;
+    if (start < 0)
+        throw new BadDerivationError('not a derivation (no `Derive(`)');
+    const { items, end } = parseSeq(text, start, ')');
+    if (text.slice(end).trim() !== '')
+        throw new BadDerivationError('text after the derivation');
+    if (items.length !== 7)
+        throw new BadDerivationError(`${items.length} fields instead of 7`);
+    const [outs, drvs, srcs, , , , env] = items;
+    const tuples = (t, arity, what) => {
+        if (!Array.isArray(t))
+            throw new BadDerivationError(`${what} is not a list`);
+        return t.map(x => {
+            if (!Array.isArray(x) || x.length !== arity)
+                throw new BadDerivationError(`bad ${what} entry`);
+            return x;
+        });
+    };
+    const str = (t) => {
+        if (typeof t !== 'string')
+            throw new BadDerivationError('a string was expected');
+        return t;
+    };
+    return {
+        outputs: new Map(tuples(outs, 4, 'outputs').map(o => [str(o[0]), str(o[1])])),
+        inputDrvs: new Map(tuples(drvs, 2, 'inputDrvs').map(d => {
+            const names = d[1];
+            if (!Array.isArray(names))
+                throw new BadDerivationError('bad inputDrvs outputs');
+            return [str(d[0]), names.map(str)];
+        })),
+        inputSrcs: (Array.isArray(srcs) ? srcs : []).map(str),
+        env: new Map(tuples(env, 2, 'env').map(e => [str(e[0]), str(e[1])]))
+    };
+}
+/** A comma-separated sequence of terms up to `close`; `i` is just after the opening bracket. */
+function parseSeq(s, i, close) {
+    const items = [];
+    if (s[i] === close)
+        return { items, end: i + 1 };
+    for (;;) {
+        const t = parseTerm(s, i);
+        items.push(t.term);
+        i = t.end;
+        if (s[i] === ',')
+            i++;
+        else if (s[i] === close)
+            return { items, end: i + 1 };
+        else
+            throw new BadDerivationError(`unexpected ${s[i] ?? 'end'} at ${i}`);
     }
-    await run(np.nixPortable, ['nix-store', '--init'], { env });
+}
+function parseTerm(s, i) {
+    const c = s[i];
+    if (c === '[') {
+        const r = parseSeq(s, i + 1, ']');
+        return { term: r.items, end: r.end };
+    }
+    if (c === '(') {
+        const r = parseSeq(s, i + 1, ')');
+        return { term: r.items, end: r.end };
+    }
+    if (c === '"')
+        return parseString(s, i + 1);
+    throw new BadDerivationError(`unexpected ${c ?? 'end'} at ${i}`);
+}
+const ESCAPES = { n: '\n', r: '\r', t: '\t' };
+function parseString(s, i) {
+    let out = '';
+    for (;;) {
+        const next = s.slice(i).search(/["\\]/);
+        if (next < 0)
+            throw new BadDerivationError('unterminated string');
+        out += s.slice(i, i + next);
+        i += next;
+        if (s[i] === '"')
+            return { term: out, end: i + 1 };
+        const e = s[i + 1] ?? '';
+        out += ESCAPES[e] ?? e;
+        i += 2;
+    }
+}
+/** `name` for `out`, else `name-<output>`: the name part of an output's store path. */
+function outputPathName(drvName, output) {
+    return output === 'out' ? drvName : `${drvName}-${output}`;
+}
+/**
+ * What a derivation's environment says instead of the path of a
+ * content-addressed input's output, before it is built (Nix's
+ * `DownstreamPlaceholder`): `/` + nix32(sha256("nix-upstream-output:<drv hash
+ * part>:<output path name>")).
+ */
+function downstreamPlaceholder(drvPath, output) {
+    const base = drvPath.slice(drvPath.lastIndexOf('/') + 1);
+    const hashPart = base.slice(0, 32);
+    const drvName = base.slice(33).replace(/\.drv$/, '');
+    const clear = `nix-upstream-output:${hashPart}:${outputPathName(drvName, output)}`;
+    return '/' + toNix32((0,external_node_crypto_.createHash)('sha256').update(clear).digest());
+}
+
+;// CONCATENATED MODULE: ./src/packages/roots.ts
+// What a job's `nix-shell -p <attrs>` needs, from Nix itself: one
+// nix-instantiate of the very expression nix-shell builds (nix-build.cc) and of
+// the bashInteractive it runs, then the store derivations it wrote. The shell's
+// buildInputs name one output per attribute, in order; its other inputs
+// (stdenv, sources) and bashInteractive are what the shell itself needs.
+// Closures come from the database afterwards.
+
+
+
+
+
+/** The expression `nix-shell -p` evaluates (Nix 2.8 to 2.34 write the same). */
+function shellExpression(deps) {
+    const inputs = deps.map(d => `(${d}) `).join('');
+    return ('{...}@args: with import <nixpkgs> args; (pkgs.runCommandCC or pkgs.runCommand) "shell" ' +
+        `{ buildInputs = [ ${inputs}]; } ""`);
+}
+async function findRoots(np, deps, storeDir) {
+    const expr = `let p = import <nixpkgs> { }; in [ ((${shellExpression(deps)}) { }) ]` +
+        ' ++ (if p ? bashInteractive then [ p.bashInteractive ] else [ ])';
+    const drvPaths = (await nixCommand(np, ['nix-instantiate', '--expr', expr]))
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l.endsWith('.drv'));
+    if (drvPaths.length === 0)
+        throw new Error('nix-instantiate printed no derivation');
+    const read = async (path) => {
+        const text = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(storeDir, baseName(path)), 'utf8');
+        return parseDerivation(text);
+    };
+    const shell = await read(drvPaths[0]);
+    const wanted = [...shell.inputDrvs].flatMap(([d, outs]) => outs.map((o) => [d, o]));
+    if (drvPaths[1])
+        wanted.push([drvPaths[1], 'out']);
+    const resolved = await resolveOutputs(np, wanted, read);
+    // buildInputs holds an output path, or a placeholder for a CA output.
+    // An output not built ('') is no root: nix-shell never ran for it.
+    const byText = new Map();
+    wanted.forEach(([d, o], i) => {
+        const path = resolved[i];
+        if (path)
+            byText.set(path, path);
+        byText.set(downstreamPlaceholder(d, o), path);
+    });
+    const entries = (shell.env.get('buildInputs') ?? '').split(/\s+/).filter(Boolean);
+    const attrs = new Map();
+    if (entries.length === deps.length && entries.every(e => byText.has(e))) {
+        deps.forEach((d, i) => {
+            const path = byText.get(entries[i]);
+            attrs.set(d, path ? [path] : []);
+        });
+    }
+    const ofAttrs = new Set([...attrs.values()].flat());
+    const own = [...resolved, ...shell.inputSrcs].filter(p => p && !ofAttrs.has(p));
+    return { shell: [...new Set(own)].sort(), attrs };
+}
+/**
+ * The paths of derivation outputs: written in the derivation when it is
+ * input-addressed; asked of Nix for content-addressed ones, never building
+ * (`--max-jobs 0`, no substituters): '' for an output not built.
+ */
+async function resolveOutputs(np, wanted, read) {
+    const drvs = new Map();
+    const out = [];
+    for (const [d, o] of wanted) {
+        let drv = drvs.get(d);
+        if (!drv)
+            drvs.set(d, (drv = await read(d)));
+        let path = drv.outputs.get(o);
+        if (!path) {
+            const printed = await nixCommand(np, [
+                'nix-store',
+                '--realise',
+                '--max-jobs',
+                '0',
+                '--option',
+                'substitute',
+                'false',
+                `${d}!${o}`
+            ], ['extra-experimental-features = ca-derivations']).catch(() => '');
+            path = printed.split('\n').find(l => l.startsWith('/')) ?? '';
+        }
+        out.push(path);
+    }
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline.ts
 // The cache around a nix-shell: shared by the CLI and the action's entry points.
+
 
 
 
@@ -101974,6 +102212,7 @@ async function cacheContext(config, log, nixPortable = config.nixPortable, runti
         backend: createBackend(config),
         log,
         initDb: ca => initStoreDb(np, ca),
+        roots: via => findRoots(via ? { ...np, nixPortable: via.path, runtime: via.runtime } : np, config.dependencies, layout(config.location).storeDir),
         trust: {
             trusted: config.trustedKeys,
             ...(config.signingKey ? { signingKey: config.signingKey } : {})
@@ -102001,9 +102240,14 @@ function formatBytes(n) {
 }
 /** One line for the log: what the restore found and did, with its times. */
 function restoreLine(r) {
-    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
-    return (`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
+    const what = r.cacheHit ? 'hit' : r.source === 'none' ? 'miss' : 'partial';
+    const from = r.matchedKey ? ` ${r.matchedKey}` : '';
+    return (`restore: ${what} from ${r.source}${from}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)}${beside(r.closureBytes)} (${describePhases(r.phases)})`);
+}
+/** ` of 12.0 MiB the closure needs`, when known. */
+function beside(closureBytes) {
+    return closureBytes === undefined ? '' : ` of ${formatBytes(closureBytes)} the closure needs`;
 }
 /** One line for the log: what the save did, with its times. */
 function saveLine(s) {
@@ -102012,7 +102256,9 @@ function saveLine(s) {
 
 ;// CONCATENATED MODULE: ./src/snapshot/manifest.ts
 // A snapshot: the small entry listing the packs that together hold what a
-// dependency set needs. Untrusted when restored: narrowed field by field.
+// dependency set needs. A package index entry has the same form, for one
+// attribute (or the shell's own needs). Untrusted when restored: narrowed
+// field by field.
 
 
 
@@ -102043,11 +102289,24 @@ function parseManifest(data) {
             throw new BadManifestError(`snapshot.json: pack ${i} lists a malformed path`);
         return { key: r.key, paths: r.paths.slice().sort() };
     });
-    return {
+    const m = {
         format: MANIFEST_FORMAT,
         packs,
         createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
     };
+    if (o.dependencies !== undefined) {
+        if (!Array.isArray(o.dependencies) ||
+            !o.dependencies.every(d => typeof d === 'string' && /^[A-Za-z0-9_.'-]{1,200}$/.test(d))) {
+            throw new BadManifestError('snapshot.json: malformed dependencies');
+        }
+        m.dependencies = o.dependencies;
+    }
+    if (o.roots !== undefined) {
+        if (!Array.isArray(o.roots) || !o.roots.every(isStorePath))
+            throw new BadManifestError('snapshot.json: malformed roots');
+        m.roots = o.roots;
+    }
+    return m;
 }
 async function readManifest(dir) {
     let raw;
@@ -102109,6 +102368,21 @@ function parseState(data) {
         state.broken = o.broken.filter(k => typeof k === 'string');
     if (o.manifest !== undefined)
         state.manifest = parseManifest(o.manifest);
+    const sources = ['snapshot', 'packages', 'partial', 'none'];
+    if (sources.includes(o.source))
+        state.source = o.source;
+    if (Array.isArray(o.entries)) {
+        state.entries = o.entries.map((e) => {
+            const r = (e ?? {});
+            if (typeof r.key !== 'string')
+                throw new Error('state: an entry without a key');
+            return { key: r.key, manifest: parseManifest(r.manifest) };
+        });
+    }
+    const np = (o.nixPortable ?? {});
+    if (typeof np.path === 'string' && typeof np.runtime === 'string') {
+        state.nixPortable = { path: np.path, runtime: np.runtime };
+    }
     return state;
 }
 
@@ -102360,8 +102634,8 @@ async function mismatches(storeDir, rows, pool) {
 /**
  * Downloads and checks the `needed` packs. A pack that is gone or broken is left
  * out with every pack that needs its paths, each with one warning; the rest is
- * returned in snapshot order, every external reference valid here or held by an
- * earlier returned pack.
+ * returned in an order where every external reference is valid here or held by
+ * an earlier returned pack.
  */
 async function fetchPacks(ctx, needed, valid) {
     const pool = new NarPool();
@@ -102399,25 +102673,45 @@ async function fetchWith(ctx, needed, valid, pool) {
         }
     }
     const available = new Set(valid);
+    const ready = [];
     for (const c of candidates) {
         const reason = await c.verdict;
-        if (reason) {
+        if (reason)
             await refuse(out.broken, c.ref, brokenText(c.ref, reason), c.dir);
-            continue;
+        else
+            ready.push(c);
+    }
+    // Packs from several entries come in any order: place each once every path
+    // it refers to is valid or in a pack placed before it.
+    let waiting = ready;
+    for (let progress = true; progress && waiting.length > 0;) {
+        progress = false;
+        const still = [];
+        for (const c of waiting) {
+            if (c.external.every(p => available.has(p))) {
+                for (const p of c.info.paths)
+                    available.add(p);
+                out.fetched.push({ ref: c.ref, dir: c.dir, info: c.info, realisations: c.realisations });
+                progress = true;
+            }
+            else
+                still.push(c);
         }
-        const missing = c.external.filter(p => !available.has(p));
-        if (missing.some(p => gone.has(p))) {
+        waiting = still;
+    }
+    // What needs a gone pack's paths is skipped, and so is what needs that.
+    for (let more = true; more;) {
+        more = false;
+        for (const c of waiting.filter(w => w.external.some(p => gone.has(p) && !available.has(p)))) {
+            waiting = waiting.filter(w => w !== c);
+            more = true;
             await refuse(out.skipped, c.ref, `Pack ${c.ref.key} needs paths of a pack that is gone or broken: skipping its ${c.ref.paths.length} paths.`, c.dir);
         }
-        else if (missing.length > 0) {
-            const why = `it refers to paths that are neither in it nor valid: ${missing.slice(0, 3).join(', ')}`;
-            await refuse(out.broken, c.ref, brokenText(c.ref, why), c.dir);
-        }
-        else {
-            for (const p of c.info.paths)
-                available.add(p);
-            out.fetched.push({ ref: c.ref, dir: c.dir, info: c.info, realisations: c.realisations });
-        }
+    }
+    for (const c of waiting) {
+        const missing = c.external.filter(p => !available.has(p));
+        const why = `it refers to paths that are neither in it nor valid: ${missing.slice(0, 3).join(', ')}`;
+        await refuse(out.broken, c.ref, brokenText(c.ref, why), c.dir);
     }
     return out;
 }
@@ -102552,11 +102846,127 @@ function validAmong(lay, paths) {
     return NixDb.with(lay.dbFile, { readonly: true }, db => db.validAmong(paths));
 }
 
+;// CONCATENATED MODULE: ./src/snapshot/entries.ts
+// Small entries (snapshots, package index entries) on the backend: the newest
+// under a prefix, read and narrowed; or written.
+
+
+
+
+/**
+ * The newest entry under `prefix` (then under each of `fallbacks`); undefined
+ * when there is none. An entry that arrives unreadable throws, with its key.
+ */
+async function readEntry(ctx, prefix, fallbacks = []) {
+    const { backend } = ctx;
+    await removeTree(backend.entryDir);
+    const key = await backend.restore(backend.entryDir, prefix, fallbacks);
+    if (key === undefined)
+        return undefined;
+    try {
+        return { key, manifest: await readManifest(backend.entryDir) };
+    }
+    catch (e) {
+        throw new UnreadableEntryError(key, e);
+    }
+    finally {
+        await removeTree(backend.entryDir);
+    }
+}
+class UnreadableEntryError extends Error {
+    key;
+    name = 'UnreadableEntryError';
+    constructor(key, cause) {
+        super(`${key}: ${cause instanceof Error ? cause.message : String(cause)}`);
+        this.key = key;
+    }
+}
+/** Writes one entry; says so in the log. */
+async function writeEntry(ctx, phases, what, key, manifest) {
+    const { backend } = ctx;
+    await removeTree(backend.entryDir);
+    await (0,promises_namespaceObject.mkdir)(backend.entryDir, { recursive: true });
+    await writeManifest(backend.entryDir, manifest);
+    const outcome = await timed(phases, `upload ${what}`, () => backend.save(backend.entryDir, key));
+    await removeTree(backend.entryDir);
+    ctx.log.info(outcome.result === 'saved'
+        ? `Saved ${what} ${key}`
+        : `${what[0].toUpperCase()}${what.slice(1)} ${key} is already in the cache.`);
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/lookup.ts
+// Where a restore's packs come from, in order: the snapshot for exactly these
+// dependencies; else the package index, when it has an entry for every
+// attribute and for the shell; else the index entries there are plus the
+// closest snapshot for the rest; else nothing.
+
+
+async function findPacks(ctx) {
+    const broken = [];
+    const read = async (prefix, fallbacks = []) => {
+        try {
+            return await readEntry(ctx, prefix, fallbacks);
+        }
+        catch (e) {
+            if (!(e instanceof UnreadableEntryError))
+                throw e;
+            ctx.log.warning(`Cache entry ${e.message}. Not using it.`);
+            broken.push(e.key);
+            return undefined;
+        }
+    };
+    const index = new Map();
+    const exact = await read(depsPrefix(ctx.keys));
+    if (exact)
+        return found('snapshot', index, broken, exact);
+    for (const attr of [SHELL, ...ctx.keys.dependencies]) {
+        const e = await read(packagePrefix(ctx.keys, attr));
+        if (e)
+            index.set(attr, e);
+    }
+    if (index.size === ctx.keys.dependencies.length + 1)
+        return found('packages', index, broken);
+    const [first, ...rest] = restorePrefixes(ctx.keys, ctx.userRestoreKeys).slice(1);
+    const closest = first === undefined ? undefined : await read(first, rest);
+    const source = closest || index.size > 0 ? 'partial' : 'none';
+    return found(source, index, broken, closest);
+}
+function found(source, index, broken, snapshot) {
+    const packs = new Map();
+    for (const e of [...index.values(), ...(snapshot ? [snapshot] : [])]) {
+        for (const p of e.manifest.packs)
+            if (!packs.has(p.key))
+                packs.set(p.key, p);
+    }
+    return { source, index, packs: [...packs.values()], broken, ...(snapshot ? { snapshot } : {}) };
+}
+/** Human words for the log and the summary. */
+function describeSource(f) {
+    switch (f.source) {
+        case 'snapshot':
+            return `the snapshot for these dependencies, ${f.snapshot.key}`;
+        case 'packages':
+            return `the package index (${f.index.size} entries)`;
+        case 'partial':
+            return ([
+                f.index.size > 0
+                    ? `the package index for ${f.index.size - (f.index.has(SHELL) ? 1 : 0)} attribute(s)`
+                    : '',
+                f.snapshot ? `the closest snapshot, ${f.snapshot.key}` : ''
+            ]
+                .filter(Boolean)
+                .join(' and ') || 'nothing');
+        default:
+            return 'nothing';
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/snapshot/restore.ts
 // restoreSnapshot: newest snapshot -> skip packs already valid here -> fetch and
 // check the rest -> move their paths into the store and merge their rows -> the
 // watermark for save. A bad entry is a warning and a cache miss; the store and
 // the database are left as they were.
+
 
 
 
@@ -102587,7 +102997,14 @@ function missReport(ctx, phases, broken = []) {
         // A database we cannot read (say, a newer Nix's schema): save refuses it too.
     }
     return {
-        state: { version: 1, watermark, cacheHit: false, ...(broken.length ? { broken } : {}) },
+        state: {
+            version: 1,
+            watermark,
+            cacheHit: false,
+            source: 'none',
+            ...(broken.length ? { broken } : {})
+        },
+        source: 'none',
         cacheHit: false,
         packsFetched: 0,
         packsSkipped: 0,
@@ -102598,34 +103015,22 @@ function missReport(ctx, phases, broken = []) {
 }
 async function restoreInto(ctx, phases) {
     const { backend, log } = ctx;
-    const prefixes = restorePrefixes(ctx.keys, ctx.userRestoreKeys);
-    const miss = () => missReport(ctx, phases);
     await backend.sweep();
     await removeTree(backend.stageRoot);
     await onLocalDb(ctx, () => repairLocal(ctx.layout, log));
-    let matchedKey;
-    let manifest;
-    try {
-        matchedKey = await timed(phases, 'lookup', () => backend.restore(backend.entryDir, prefixes[0], prefixes.slice(1)));
-        if (matchedKey === undefined) {
-            log.info(`No snapshot found for ${prefixes.join(' or ')}`);
-            return miss();
-        }
-        manifest = await readManifest(backend.entryDir);
+    const found = await timed(phases, 'lookup', () => findPacks(ctx));
+    if (found.source === 'none') {
+        log.info(`Nothing in the cache for ${ctx.keys.dependencies.join(' ')}: no snapshot, no package index entry.`);
+        return missReport(ctx, phases, found.broken);
     }
-    catch (e) {
-        log.warning(`Cache snapshot ${matchedKey ?? prefixes[0]} could not be restored: ${message(e)}. Going on without it.`);
-        await removeTree(backend.stageRoot);
-        // A snapshot that arrived but is unusable: the next save must not reuse its key.
-        return missReport(ctx, phases, matchedKey ? [matchedKey] : []);
-    }
-    const exact = matchedKey.startsWith(depsPrefix(ctx.keys));
-    log.info(`Snapshot ${matchedKey} lists ${manifest.packs.length} pack(s)`);
-    const valid = new Set(await onLocalDb(ctx, () => validAmong(ctx.layout, manifest.packs.flatMap(p => p.paths))));
-    const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)));
+    const matchedKey = found.snapshot?.key;
+    log.info(`Restoring from ${describeSource(found)}: ${found.packs.length} pack(s)`);
+    const valid = new Set(await onLocalDb(ctx, () => validAmong(ctx.layout, found.packs.flatMap(p => p.paths))));
+    const needed = found.packs.filter(p => p.paths.some(x => !valid.has(x)));
     const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid));
     const { fetched } = got;
     const left = new Set([...got.lost, ...got.broken, ...got.skipped]);
+    const broken = [...found.broken, ...got.broken, ...got.lost];
     try {
         // Only when the database is missing or lacks tables: then the phase shows
         // the cost of nix-portable's first start in a new location.
@@ -102634,7 +103039,7 @@ async function restoreInto(ctx, phases) {
     catch (e) {
         log.warning(`The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`);
         await removeTree(backend.stageRoot);
-        return missReport(ctx, phases, [...got.broken, ...got.lost]);
+        return missReport(ctx, phases, broken);
     }
     let pathsRestored = 0;
     let placed = 0;
@@ -102647,138 +103052,145 @@ async function restoreInto(ctx, phases) {
         log.warning(`Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`);
     });
     await removeTree(backend.stageRoot);
-    // A hit only when everything the snapshot holds is now here.
-    const cacheHit = exact && left.size === 0 && placed === fetched.length;
+    // A hit only when everything this set needs came, whole, from entries made for it.
+    const whole = left.size === 0 && placed === fetched.length;
+    const cacheHit = whole && (found.source === 'snapshot' || found.source === 'packages');
     const bytesRestored = fetched.slice(0, placed).reduce((n, f) => n + f.info.bytes, 0);
     phases.at(-1).paths = pathsRestored;
+    const entries = [...(found.snapshot ? [found.snapshot] : []), ...found.index.values()];
+    const closureBytes = cacheHit ? await onLocalDb(ctx, () => closureSize(ctx, entries)) : undefined;
     return {
         // Packs that are gone or broken are not passed on: save stores their paths again.
         state: {
             version: 1,
             watermark: await onLocalDb(ctx, () => currentWatermark(ctx.layout)),
-            matchedKey,
+            ...(matchedKey ? { matchedKey } : {}),
             cacheHit,
-            manifest: { ...manifest, packs: manifest.packs.filter(p => !left.has(p.key)) },
-            restoredPacks: manifest.packs.length,
+            manifest: {
+                format: MANIFEST_FORMAT,
+                createdAt: '',
+                packs: found.packs.filter(p => !left.has(p.key))
+            },
+            restoredPacks: found.packs.length,
             // Gone packs too: @actions/cache reports an entry it cannot extract as a miss.
-            broken: [...got.broken, ...got.lost]
+            broken,
+            source: found.source,
+            entries
         },
-        matchedKey,
+        ...(matchedKey ? { matchedKey } : {}),
+        source: found.source,
         cacheHit,
         packsFetched: fetched.length,
-        packsSkipped: manifest.packs.length - needed.length,
+        packsSkipped: found.packs.length - needed.length,
         pathsRestored,
         bytesRestored,
+        ...(closureBytes !== undefined ? { closureBytes } : {}),
         phases
     };
 }
-
-;// CONCATENATED MODULE: ./src/snapshot/save.ts
-// saveSnapshot: new paths = rows above the watermark, plus every path they
-// reference that no restored pack holds; nothing new -> no upload. Otherwise one
-// new pack and one new snapshot (restored packs + the new one), or past
-// MAX_PACKS one compacted pack.
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-async function saveSnapshot(ctx, state) {
-    return withLock(lockDir(ctx.layout), () => saveLocked(ctx, state), lockOptions(ctx, 'save'));
-}
-async function saveLocked(ctx, state) {
-    const phases = [];
-    const { layout: lay, log } = ctx;
-    const nothing = (outcome) => ({
-        outcome,
-        pathsSaved: 0,
-        bytesSaved: 0,
-        phases
+/** NAR bytes of the closure of the roots the entries name (when they all name theirs). */
+function closureSize(ctx, entries) {
+    if (entries.some(e => e.manifest.roots === undefined))
+        return undefined;
+    const roots = entries.flatMap(e => e.manifest.roots ?? []);
+    return NixDb.with(ctx.layout.dbFile, { readonly: true }, db => {
+        let n = 0;
+        for (const size of db.narSizes(db.closure(roots)).values())
+            n += size;
+        return n;
     });
-    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
-        return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`);
-    const plan = await onLocalDb(ctx, () => planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m)));
-    const reusable = plan.reusable;
-    if (plan.paths.length === 0) {
-        const unchanged = reusable.length === (state.restoredPacks ?? state.manifest?.packs.length ?? 0);
-        if ((state.cacheHit && unchanged) || reusable.length === 0) {
-            return nothing('Nothing new in the store: no upload.');
+}
+
+;// CONCATENATED MODULE: ./src/packages/plan.ts
+function planPacks(input) {
+    const { consumers, packs, minPack } = input;
+    const bytes = (paths) => {
+        let n = 0;
+        for (const p of paths)
+            n += input.sizes.get(p) ?? 0;
+        return n;
+    };
+    const needed = new Set();
+    for (const c of consumers.values())
+        for (const p of c)
+            needed.add(p);
+    const held = new Set();
+    const keep = [];
+    const splits = [];
+    for (const pack of packs) {
+        if (pack.paths.every(p => held.has(p)))
+            continue;
+        const part = pack.paths.filter(p => needed.has(p));
+        if (part.length === 0)
+            continue;
+        const rest = pack.paths.filter(p => !needed.has(p));
+        if (bytes(rest) < minPack)
+            keep.push(pack);
+        else
+            splits.push({ from: pack, parts: [part, rest] });
+        for (const p of part)
+            held.add(p);
+    }
+    let fresh = groupByConsumers([...needed].filter(p => !held.has(p)).sort(), consumers, minPack, bytes);
+    if (keep.length + splits.length + fresh.length > input.maxPacks) {
+        // Many small packs cost more per restore than their bytes: one pack of them.
+        const small = keep.filter(k => bytes(k.paths) < minPack);
+        const merged = [...small.flatMap(k => k.paths.filter(p => needed.has(p))), ...fresh.flat()];
+        if (small.length + fresh.length > 1) {
+            const smallKeys = new Set(small.map(k => k.key));
+            keep.splice(0, keep.length, ...keep.filter(k => !smallKeys.has(k.key)));
+            fresh = [[...new Set(merged)].sort()];
         }
-        // Restored through a fallback key, or some packs are gone: record the packs
-        // that hold these dependencies under our own key.
-        const key = await saveManifest(ctx, phases, reusable);
-        return {
-            outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
-            snapshotKey: key,
-            pathsSaved: 0,
-            bytesSaved: 0,
-            phases
-        };
     }
-    let paths = plan.paths;
-    let packs = reusable;
-    if (reusable.length + 1 > MAX_PACKS) {
-        paths = plan.compacted;
-        packs = [];
-        log.info(`More than ${MAX_PACKS} packs: saving one compacted pack of ${paths.length} paths instead.`);
-    }
-    try {
-        paths = await onLocalDb(ctx, () => withoutAltered(ctx, phases, paths));
-        if (paths.length === 0)
-            return nothing('Every new path differs from its row: nothing saved.');
-        return await savePack(ctx, phases, paths, packs, new Set(state.broken ?? []));
-    }
-    finally {
-        await removeTree(ctx.backend.stageRoot);
-    }
+    return { keep, splits, fresh };
 }
-/**
- * A pack says what its paths' NAR hashes are, and restores check it: never
- * upload a path whose files no longer match its row (changed in place, say).
- * Such paths are left out with every path that refers to them.
- */
-async function withoutAltered(ctx, phases, paths) {
-    const lay = ctx.layout;
-    const db = NixDb.open(lay.dbFile, { readonly: true });
-    try {
-        const bad = await timed(phases, 'check', () => mismatches(lay.storeDir, db.rows(paths)));
-        phases.at(-1).paths = paths.length;
-        if (bad.length === 0)
-            return paths;
-        const drop = new Set(db.referrersClosure(bad.map(b => b.path)));
-        ctx.log.warning(`${bad.length} path(s) differ from what the Nix database says of them (${bad[0].reason}); ` +
-            `not saving them or the ${drop.size - bad.length} path(s) that refer to them. ` +
-            '`nix-store --verify --check-contents --repair` can mend them.');
-        return paths.filter(p => !drop.has(p));
+/** Paths grouped by the set of consumers that need them; small groups together. */
+function groupByConsumers(paths, consumers, minPack, bytes) {
+    const groups = new Map();
+    const names = [...consumers.keys()].sort();
+    for (const p of paths) {
+        const sig = names.filter(n => consumers.get(n).has(p)).join('\n');
+        let g = groups.get(sig);
+        if (!g)
+            groups.set(sig, (g = []));
+        g.push(p);
     }
-    finally {
-        db.close();
+    const big = [];
+    const small = [];
+    for (const g of groups.values()) {
+        if (bytes(g) >= minPack)
+            big.push(g);
+        else
+            small.push(...g);
     }
+    if (small.length > 0)
+        big.push(small.sort());
+    return big.sort((a, b) => (a[0] < b[0] ? -1 : 1));
 }
-/** Signs every row of the staged pack in `dir` (Nix's narinfo fingerprint). */
-function signPack(dir, key) {
-    NixDb.with((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'), {}, db => {
-        const sigs = new Map();
-        for (const r of db.rows())
-            sigs.set(r.path, withSignature(r.sigs, signRow(r, key), key.name));
-        db.setSigs(sigs);
-    });
+/** The packs of `named` that hold any path of `closure`, in order. */
+function packsFor(named, closure) {
+    return named.filter(p => p.paths.some(x => closure.has(x)));
 }
-/** Stages and uploads one pack of `paths`, then a snapshot of `packs` and it. */
-async function savePack(ctx, phases, paths, packs, broken) {
+
+;// CONCATENATED MODULE: ./src/snapshot/upload.ts
+// One pack out of the runner's store: staged (rows extracted, signed when a
+// key is given), uploaded, and, when the restore found its key broken, saved
+// again where the backend can replace it or under a new key where it cannot.
+
+
+
+
+
+
+
+
+
+
+/** Stages and uploads one pack of `paths`. */
+async function uploadPack(ctx, phases, paths, broken) {
     const { backend, layout: lay, log } = ctx;
     let key = packKey(ctx.keys, paths);
-    await removeTree(backend.stageRoot);
+    await removeTree(backend.entryDir);
     const info = await timed(phases, 'stage', async () => {
         const staged = await stagePack(lay, paths, backend.entryDir);
         if (ctx.trust.signingKey)
@@ -102799,59 +103211,352 @@ async function savePack(ctx, phases, paths, packs, broken) {
         log.info(`Pack ${old} was broken or unreadable when restored: ` +
             (key === old ? 'replaced it.' : `saved its paths again as ${key}.`));
     }
+    await removeTree(backend.entryDir);
     log.info(outcome.result === 'saved'
         ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`
         : `Pack ${key} is already in the cache.`);
-    const snapshot = await saveManifest(ctx, phases, [...packs, { key, paths: info.paths }]);
-    const saved = outcome.result === 'saved';
     return {
-        outcome: saved
-            ? `Saved ${paths.length} new paths as pack ${key}; snapshot ${snapshot}.`
-            : `The ${paths.length} new paths were already in the cache as pack ${key}; snapshot ${snapshot}.`,
-        snapshotKey: snapshot,
-        packKey: key,
-        pathsSaved: saved ? paths.length : 0,
-        bytesSaved: saved ? info.bytes : 0,
-        ...(outcome.archiveBytes !== undefined ? { archiveBytes: outcome.archiveBytes } : {}),
-        phases
+        ref: { key, paths: info.paths },
+        saved: outcome.result === 'saved',
+        bytes: info.bytes,
+        ...(outcome.archiveBytes !== undefined ? { archiveBytes: outcome.archiveBytes } : {})
     };
 }
-function planSave(dbFile, storeDir, state, warn) {
+/** Signs every row of the staged pack in `dir` (Nix's narinfo fingerprint). */
+function signPack(dir, key) {
+    NixDb.with((0,external_node_path_namespaceObject.join)(dir, 'db.sqlite'), {}, db => {
+        const sigs = new Map();
+        for (const r of db.rows())
+            sigs.set(r.path, withSignature(r.sigs, signRow(r, key), key.name));
+        db.setSigs(sigs);
+    });
+}
+/**
+ * A pack says what its paths' NAR hashes are, and restores check it: never
+ * upload a path whose files no longer match its row (changed in place, say).
+ * Returns such paths with every path that refers to them.
+ */
+async function altered(ctx, phases, paths) {
+    const lay = ctx.layout;
+    const db = NixDb.open(lay.dbFile, { readonly: true });
+    try {
+        const bad = await timed(phases, 'check', () => mismatches(lay.storeDir, db.rows(paths)));
+        phases.at(-1).paths = paths.length;
+        if (bad.length === 0)
+            return new Set();
+        const drop = new Set(db.referrersClosure(bad.map(b => b.path)));
+        ctx.log.warning(`${bad.length} path(s) differ from what the Nix database says of them (${bad[0].reason}); ` +
+            `not saving them or the ${drop.size - bad.length} path(s) that refer to them. ` +
+            '`nix-store --verify --check-contents --repair` can mend them.');
+        return drop;
+    }
+    finally {
+        db.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/packages/publish.ts
+// Writing a save's entries, in the order that keeps every name's target there
+// before the name: packs, then the snapshot naming them, then the package index
+// entries, then the other sets' entries that named a pack this save split.
+
+
+
+
+
+function isIndexKey(key) {
+    return key.startsWith(`${KEY_VERSION}-index-`);
+}
+/** The attribute an index entry is for (SHELL for the shell's own). */
+function attrOf(e) {
+    return e.manifest.dependencies?.[0] ?? SHELL;
+}
+const keysOf = (packs) => packs.map(p => p.key).join('\n');
+function manifest(packs, dependencies, roots) {
+    return {
+        format: MANIFEST_FORMAT,
+        packs,
+        createdAt: new Date().toISOString(),
+        dependencies,
+        ...(roots ? { roots: [...roots].sort() } : {})
+    };
+}
+async function publish(ctx, phases, state, plan, needs) {
+    const broken = new Set(state.broken ?? []);
+    const uploaded = [];
+    const up = async (paths) => {
+        const u = await uploadPack(ctx, phases, paths, broken);
+        uploaded.push(u);
+        return u.ref;
+    };
+    const replaced = new Map();
+    const named = [...plan.keep];
+    for (const s of plan.splits) {
+        const parts = [await up(s.parts[0]), await up(s.parts[1])];
+        replaced.set(s.from.key, parts);
+        named.push(parts[0]);
+    }
+    for (const f of plan.fresh)
+        named.push(await up(f));
+    const deps = [...ctx.keys.dependencies];
+    const allRoots = needs.roots.size > 0 ? [...new Set([...needs.roots.values()].flat())] : undefined;
+    const exact = state.source === 'snapshot' ? state.entries?.[0] : undefined;
+    let key;
+    if (!exact || keysOf(exact.manifest.packs) !== keysOf(named) || !exact.manifest.roots) {
+        key = snapshotKey(ctx.keys, named.map(p => p.key));
+        await writeEntry(ctx, phases, 'snapshot', key, manifest(named, deps, allRoots));
+    }
+    const prior = new Map((state.entries ?? []).filter(e => isIndexKey(e.key)).map(e => [attrOf(e), e]));
+    let indexEntries = 0;
+    for (const [attr, roots] of needs.roots) {
+        const packs = packsFor(named, needs.consumers.get(attr));
+        const before = prior.get(attr);
+        if (before && keysOf(before.manifest.packs) === keysOf(packs))
+            continue;
+        const entry = manifest(packs, attr === SHELL ? [] : [attr], roots);
+        await writeEntry(ctx, phases, 'index entry', packageKey(ctx.keys, attr), entry);
+        indexEntries++;
+    }
+    const republished = replaced.size > 0
+        ? await republish(ctx, phases, state, replaced, new Set(needs.roots.keys()))
+        : 0;
+    return { uploaded, ...(key ? { snapshotKey: key } : {}), indexEntries, republished };
+}
+/**
+ * Entries of other sets that named a pack this save split now name its parts
+ * (the same paths), so the old pack is no longer live: the snapshot this job
+ * fell back to, and the index entries of that snapshot's attributes.
+ */
+async function republish(ctx, phases, state, replaced, own) {
+    // An exact snapshot is this set's own: the new one supersedes it.
+    if (state.source === 'snapshot')
+        return 0;
+    const entries = (state.entries ?? []).filter(e => !(isIndexKey(e.key) && own.has(attrOf(e))));
+    const seen = new Set(entries.filter(e => isIndexKey(e.key)).map(attrOf));
+    for (const e of entries.filter(x => !isIndexKey(x.key))) {
+        for (const attr of [SHELL, ...(e.manifest.dependencies ?? [])]) {
+            if (own.has(attr) || seen.has(attr))
+                continue;
+            seen.add(attr);
+            const found = await readEntry(ctx, packagePrefix(ctx.keys, attr)).catch(() => undefined);
+            if (found)
+                entries.push(found);
+        }
+    }
+    let n = 0;
+    for (const e of entries) {
+        if (!e.manifest.packs.some(p => replaced.has(p.key)))
+            continue;
+        const packs = e.manifest.packs.flatMap(p => replaced.get(p.key) ?? [p]);
+        const m = { ...e.manifest, packs, createdAt: new Date().toISOString() };
+        const index = isIndexKey(e.key);
+        const prefix = index ? undefined : snapshotPrefixOf(ctx.keys, e.key);
+        if (!index && !prefix)
+            continue; // made with another platform prefix: not ours to replace
+        const key = index
+            ? packageKey(ctx.keys, attrOf(e))
+            : snapshotKey(ctx.keys, packs.map(p => p.key), prefix);
+        await writeEntry(ctx, phases, isIndexKey(e.key) ? 'index entry' : 'snapshot', key, m);
+        n++;
+    }
+    return n;
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/save.ts
+// saveSnapshot: what this dependency set needs (the closure of each
+// attribute's output and of the shell's own inputs, asked of Nix) -> which
+// restored packs to name, split or drop, and which new packs to write
+// (packages/plan.ts) -> packs, the snapshot, the package index entries
+// (packages/publish.ts). Nothing relevant new and a full hit -> no upload.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * A group of new paths smaller than this is packed with the other small ones,
+ * and a restored pack is split only when the part a set does not need is at
+ * least this big: below it, a pack of its own costs a restore more (a lookup,
+ * an archive, a merge) than its bytes do (bench/matrix.ts prints the figures).
+ */
+const MIN_PACK = 1024 * 1024;
+async function saveSnapshot(ctx, state) {
+    return withLock(lockDir(ctx.layout), () => saveLocked(ctx, state), lockOptions(ctx, 'save'));
+}
+async function saveLocked(ctx, state) {
+    const phases = [];
+    const { layout: lay, log } = ctx;
+    const nothing = (outcome) => ({
+        outcome,
+        pathsSaved: 0,
+        bytesSaved: 0,
+        phases
+    });
+    if (!(0,external_node_fs_namespaceObject.existsSync)(lay.dbFile))
+        return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`);
+    const local = await onLocalDb(ctx, () => readLocal(lay.dbFile, state));
+    const whole = local.reusable.length === (state.restoredPacks ?? 0);
+    if (state.cacheHit && whole && local.built.length === 0) {
+        if (state.source !== 'packages')
+            return nothing('Nothing new in the store: no upload.');
+        // The index had every attribute: name its packs under this set's own key,
+        // so the next job finds them with one lookup.
+        const key = snapshotKey(ctx.keys, local.reusable.map(p => p.key));
+        const roots = [...new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))].sort();
+        const m = {
+            format: MANIFEST_FORMAT,
+            packs: local.reusable,
+            createdAt: new Date().toISOString()
+        };
+        await writeEntry(ctx, phases, 'snapshot', key, {
+            ...m,
+            dependencies: [...ctx.keys.dependencies],
+            roots
+        });
+        return {
+            outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
+            snapshotKey: key,
+            pathsSaved: 0,
+            bytesSaved: 0,
+            phases
+        };
+    }
+    let roots;
+    try {
+        roots = await timed(phases, 'roots', () => ctx.roots(state.nixPortable));
+    }
+    catch (e) {
+        log.warning(`Could not ask Nix what nix-shell -p ${ctx.keys.dependencies.join(' ')} needs (${message(e)}): ` +
+            'saving the paths this job added, without package index entries.');
+    }
+    const needs = await onLocalDb(ctx, () => needsOf(lay.dbFile, lay.storeDir, roots, local, m => log.warning(m)));
+    const restoredPaths = new Set(local.reusable.flatMap(p => p.paths));
+    const newPaths = [...new Set([...needs.consumers.values()].flatMap(c => [...c]))].filter(p => !restoredPaths.has(p));
+    // Restored paths were checked against their rows by this job's restore.
+    const bad = await onLocalDb(ctx, () => altered(ctx, phases, newPaths));
+    const consumers = new Map([...needs.consumers].map(([c, s]) => [c, new Set([...s].filter(p => !bad.has(p)))]));
+    const sizes = await onLocalDb(ctx, () => NixDb.with(lay.dbFile, { readonly: true }, db => db.narSizes([
+        ...new Set([...consumers.values()].flatMap(c => [...c]).concat([...restoredPaths]))
+    ])));
+    const plan = planPacks({
+        consumers,
+        sizes,
+        packs: local.reusable,
+        minPack: MIN_PACK,
+        maxPacks: MAX_PACKS
+    });
+    try {
+        const done = await publish(ctx, phases, state, plan, { ...needs, consumers });
+        const saved = done.uploaded.filter(u => u.saved);
+        const closureBytes = roots
+            ? sum([...new Set([...consumers.values()].flatMap(c => [...c]))].map(p => sizes.get(p) ?? 0))
+            : undefined;
+        const archive = saved.filter(u => u.archiveBytes !== undefined);
+        return {
+            outcome: describe(done, saved.length, plan.splits.length),
+            ...(done.snapshotKey ? { snapshotKey: done.snapshotKey } : {}),
+            ...(done.uploaded.length ? { packKey: done.uploaded.at(-1).ref.key } : {}),
+            pathsSaved: sum(saved.map(u => u.ref.paths.length)),
+            bytesSaved: sum(saved.map(u => u.bytes)),
+            ...(archive.length ? { archiveBytes: sum(archive.map(u => u.archiveBytes)) } : {}),
+            ...(closureBytes !== undefined ? { closureBytes } : {}),
+            phases
+        };
+    }
+    finally {
+        await removeTree(ctx.backend.stageRoot);
+    }
+}
+/** A consumer without an index entry of its own. */
+const ANON = ':job';
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+function describe(done, saved, splits) {
+    if (!done.snapshotKey && done.indexEntries === 0 && saved === 0) {
+        return 'Nothing new in the store: no upload.';
+    }
+    const parts = [
+        saved > 0 ? `saved ${saved} new pack(s)` : 'no new pack',
+        splits > 0 ? `split ${splits} restored pack(s) along what this set needs` : '',
+        done.snapshotKey ? `snapshot ${done.snapshotKey}` : '',
+        done.indexEntries > 0
+            ? `${done.indexEntries} package index entr${done.indexEntries === 1 ? 'y' : 'ies'}`
+            : '',
+        done.republished > 0
+            ? `${done.republished} other entr${done.republished === 1 ? 'y' : 'ies'} now naming the split packs`
+            : ''
+    ];
+    const text = parts.filter(Boolean).join('; ');
+    return `${text[0].toUpperCase()}${text.slice(1)}.`;
+}
+/**
+ * What this job added besides what evaluation writes (store derivations, and the
+ * sources they refer to): when that is nothing and the restore was a full hit,
+ * the save need not ask Nix anything.
+ */
+function readLocal(dbFile, state) {
     return NixDb.with(dbFile, { readonly: true }, db => {
         const packs = state.manifest?.packs ?? [];
         const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)));
         const reusable = packs.filter(p => p.paths.every(x => valid.has(x)));
         const held = new Set(reusable.flatMap(p => p.paths));
         const fresh = db.pathsSince(state.watermark);
-        const onDisk = (paths) => withoutMissing(db, storeDir, paths, warn);
-        const paths = onDisk(db.closure(fresh).filter(p => !held.has(p)));
-        const compacted = onDisk(db.closure([...held, ...paths]));
-        return { paths, reusable, compacted };
+        const drvs = fresh.filter(p => p.endsWith('.drv'));
+        const sources = new Set(db.rows(drvs).flatMap(r => r.references));
+        const built = fresh.filter(p => !p.endsWith('.drv') && !sources.has(p) && !held.has(p));
+        return { reusable, built };
     });
 }
-/** Drops paths whose folder is gone, and every path that refers to one of them. */
-function withoutMissing(db, storeDir, paths, warn) {
-    const missing = paths.filter(p => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(storeDir, baseName(p))));
-    if (missing.length === 0)
-        return paths;
-    const drop = new Set(db.referrersClosure(missing));
-    warn(`${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
-        `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`);
-    return paths.filter(p => !drop.has(p));
-}
-async function saveManifest(ctx, phases, packs) {
-    const key = snapshotKey(ctx.keys, packs.map(p => p.key));
-    const manifest = { format: MANIFEST_FORMAT, packs, createdAt: new Date().toISOString() };
-    const { backend } = ctx;
-    await removeTree(backend.entryDir);
-    await (0,promises_namespaceObject.mkdir)(backend.entryDir, { recursive: true });
-    await writeManifest(backend.entryDir, manifest);
-    const outcome = await timed(phases, 'upload snapshot', () => backend.save(backend.entryDir, key));
-    await removeTree(backend.stageRoot);
-    ctx.log.info(outcome.result === 'saved'
-        ? `Saved snapshot ${key}`
-        : `Snapshot ${key} is already in the cache.`);
-    return key;
+/**
+ * Each consumer's closure: SHELL and every attribute whose output Nix named and
+ * is valid here; without roots, one consumer, everything this job added and
+ * every restored path. Paths without a folder are left out with their referrers.
+ */
+function needsOf(dbFile, storeDir, roots, local, warn) {
+    return NixDb.with(dbFile, { readonly: true }, db => {
+        const named = new Map();
+        // Attributes the shell's inputs could not be told apart by (roots.ts) are
+        // one consumer, ANON, without index entries.
+        if (roots && roots.attrs.size === 0)
+            named.set(ANON, roots.shell);
+        else if (roots) {
+            named.set(SHELL, roots.shell);
+            for (const [attr, r] of roots.attrs)
+                named.set(attr, r);
+        }
+        const consumers = new Map();
+        const rootsOf = new Map();
+        for (const [c, r] of named) {
+            const valid = db.validAmong(r);
+            if (valid.length === 0 && c !== SHELL)
+                continue;
+            consumers.set(c, new Set(db.closure(valid)));
+            if (c !== ANON)
+                rootsOf.set(c, valid);
+        }
+        if (!roots) {
+            const restored = local.reusable.flatMap(p => p.paths);
+            consumers.set(ANON, new Set(db.closure([...local.built, ...restored])));
+        }
+        const missing = [...new Set([...consumers.values()].flatMap(c => [...c]))].filter(p => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(storeDir, baseName(p))));
+        if (missing.length > 0) {
+            const drop = new Set(db.referrersClosure(missing));
+            warn(`${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
+                `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`);
+            for (const [c, s] of consumers)
+                consumers.set(c, new Set([...s].filter(p => !drop.has(p))));
+        }
+        return { consumers, roots: rootsOf };
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/cli/args.ts

@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 890:
+/***/ 7908:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -42481,8 +42481,32 @@ function depsPrefix(ctx) {
  * written when something changed), so one that arrived broken, which keys being
  * immutable could never replace, is simply superseded by the next, newer one.
  */
-function snapshotKey(ctx, packKeys) {
-    return checkKey(`${depsPrefix(ctx)}${digest(packKeys.join('\n'))}-${uniquePart()}`);
+function snapshotKey(ctx, packKeys, prefix = depsPrefix(ctx)) {
+    return checkKey(`${prefix}${digest(packKeys.join('\n'))}-${uniquePart()}`);
+}
+/**
+ * The dependency prefix of another set's snapshot key (one this job fell back
+ * to), so that a save can publish that set's snapshot anew; undefined for a key
+ * not made with this platform prefix.
+ */
+function snapshotPrefixOf(ctx, key) {
+    const platform = platformPrefix(ctx);
+    const m = /^([0-9a-f]{20})-/.exec(key.slice(platform.length));
+    return key.startsWith(platform) && m ? `${platform}${m[1]}-` : undefined;
+}
+/** The package index's name for what `nix-shell -p` itself needs (no attribute is named so). */
+const SHELL = ':shell';
+/**
+ * Package index entries for one attribute (or SHELL), with the same os, arch,
+ * nix-portable and user key as snapshots. Not under platformPrefix, so the
+ * closest-snapshot lookup never finds one.
+ */
+function packagePrefix(ctx, attr) {
+    const platform = `${clean(ctx.os)}-${clean(ctx.arch)}-${clean(ctx.nixPortable)}`;
+    return `${KEY_VERSION}-index-${platform}-${digest(`${attr}\n${ctx.userKey}`)}-`;
+}
+function packageKey(ctx, attr) {
+    return checkKey(`${packagePrefix(ctx, attr)}${uniquePart()}`);
 }
 /**
  * A key for a pack whose own key holds a broken entry on a backend that cannot
@@ -100951,6 +100975,13 @@ class nixdb_NixDb {
             .pluck()
             .all(JSON.stringify(paths));
     }
+    /** NAR bytes of each of `paths` that is valid here. */
+    narSizes(paths) {
+        const rows = this.sql
+            .prepare('SELECT path, coalesce(narSize, 0) AS n FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))')
+            .all(JSON.stringify(paths));
+        return new Map(rows.map(r => [r.path, r.n]));
+    }
     /** `paths` and every path that refers to one of them, directly or not, sorted. */
     referrersClosure(paths) {
         return this.sql
@@ -101405,7 +101436,7 @@ async function makeWritable(path) {
     }
 }
 /** Removes a folder that may hold read-only store trees. */
-async function removeTree(path) {
+async function fsops_removeTree(path) {
     await makeWritable(path);
     await (0,promises_namespaceObject.rm)(path, { recursive: true, force: true });
 }
@@ -101427,7 +101458,7 @@ async function moveEntry(from, to) {
         if (e.code !== 'EXDEV')
             throw e;
         await run('cp', ['-a', '--', from, to]);
-        await removeTree(from);
+        await fsops_removeTree(from);
     }
     if (dir)
         (0,external_node_fs_namespaceObject.chmodSync)(to, st.mode);
@@ -101445,7 +101476,7 @@ async function linkOrCopy(sources, dest) {
         catch {
             // Never copy over a hard link: that would write into the store's own file.
             for (const s of chunk)
-                await removeTree((0,external_node_path_namespaceObject.join)(dest, (0,external_node_path_namespaceObject.basename)(s)));
+                await fsops_removeTree((0,external_node_path_namespaceObject.join)(dest, (0,external_node_path_namespaceObject.basename)(s)));
             await run('cp', ['-a', '-t', dest, '--', ...chunk]);
         }
     }
@@ -101766,7 +101797,7 @@ class LocalBackend {
         const parent = (0,external_node_path_namespaceObject.dirname)(this.stageRoot);
         for (const name of await (0,promises_namespaceObject.readdir)(parent).catch(() => [])) {
             if (/^\d+-[0-9a-f]+$/.test(name) && (0,external_node_path_namespaceObject.join)(parent, name) !== this.stageRoot) {
-                await removeTree((0,external_node_path_namespaceObject.join)(parent, name));
+                await fsops_removeTree((0,external_node_path_namespaceObject.join)(parent, name));
             }
         }
         const now = Date.now();
@@ -101896,6 +101927,24 @@ function createBackend(c) {
     return new LocalBackend(c.cacheDir, (0,external_node_path_namespaceObject.join)(c.location, '.nix-store-cache', `${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`));
 }
 
+;// CONCATENATED MODULE: ./src/nix-portable/command.ts
+// A Nix command in the job's location through nix-portable, with the job's
+// environment (NIX_PATH, NIX_CONFIG, …) plus NP_LOCATION and NP_RUNTIME.
+
+
+/** Runs `nix-portable <args>`; `config` lines are added to NIX_CONFIG. Resolves to stdout. */
+async function nixCommand(np, args, config = []) {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env))
+        if (v !== undefined)
+            env[k] = v;
+    Object.assign(env, nixPortableEnv(np.location, np.runtime));
+    if (config.length > 0) {
+        env.NIX_CONFIG = [process.env.NIX_CONFIG, ...config].filter(Boolean).join('\n');
+    }
+    return run(np.nixPortable, args, { env });
+}
+
 ;// CONCATENATED MODULE: ./src/nix-portable/init-db.ts
 // A location's Nix database, made by the location's own Nix: every Nix version
 // (2.8 to 2.34) has its own tables, triggers, indexes and migration records
@@ -101903,24 +101952,213 @@ function createBackend(c) {
 // --init` opens the store, which creates the database or migrates it in place,
 // and does nothing else. With ca-derivations on, Nix adds its Realisations tables.
 
-
 /** Has the location's Nix create (or migrate) its database; `ca` adds the ca-derivations tables. */
 async function initStoreDb(np, ca) {
-    const env = {};
-    for (const [k, v] of Object.entries(process.env))
-        if (v !== undefined)
-            env[k] = v;
-    Object.assign(env, nixPortableEnv(np.location, np.runtime));
-    if (ca) {
-        env.NIX_CONFIG = [process.env.NIX_CONFIG, 'extra-experimental-features = ca-derivations']
-            .filter(Boolean)
-            .join('\n');
+    await nixCommand(np, ['nix-store', '--init'], ca ? ['extra-experimental-features = ca-derivations'] : []);
+}
+
+;// CONCATENATED MODULE: ./src/packages/derivation.ts
+// A store derivation (`.drv`, Nix's ATerm text), read for what `nix-shell -p`
+// needs: the outputs of its input derivations and its environment. Untrusted in
+// the sense that a malformed file is an error, never a crash or a guess.
+
+
+class BadDerivationError extends Error {
+    name = 'BadDerivationError';
+}
+/** Parses `Derive([outputs],[inputDrvs],[inputSrcs],system,builder,[args],[env])`. */
+function parseDerivation(text) {
+    const start = text.startsWith('Derive(') ? 'Derive('.length : -1;
+    if (start < 0)
+        throw new BadDerivationError('not a derivation (no `Derive(`)');
+    const { items, end } = parseSeq(text, start, ')');
+    if (text.slice(end).trim() !== '')
+        throw new BadDerivationError('text after the derivation');
+    if (items.length !== 7)
+        throw new BadDerivationError(`${items.length} fields instead of 7`);
+    const [outs, drvs, srcs, , , , env] = items;
+    const tuples = (t, arity, what) => {
+        if (!Array.isArray(t))
+            throw new BadDerivationError(`${what} is not a list`);
+        return t.map(x => {
+            if (!Array.isArray(x) || x.length !== arity)
+                throw new BadDerivationError(`bad ${what} entry`);
+            return x;
+        });
+    };
+    const str = (t) => {
+        if (typeof t !== 'string')
+            throw new BadDerivationError('a string was expected');
+        return t;
+    };
+    return {
+        outputs: new Map(tuples(outs, 4, 'outputs').map(o => [str(o[0]), str(o[1])])),
+        inputDrvs: new Map(tuples(drvs, 2, 'inputDrvs').map(d => {
+            const names = d[1];
+            if (!Array.isArray(names))
+                throw new BadDerivationError('bad inputDrvs outputs');
+            return [str(d[0]), names.map(str)];
+        })),
+        inputSrcs: (Array.isArray(srcs) ? srcs : []).map(str),
+        env: new Map(tuples(env, 2, 'env').map(e => [str(e[0]), str(e[1])]))
+    };
+}
+/** A comma-separated sequence of terms up to `close`; `i` is just after the opening bracket. */
+function parseSeq(s, i, close) {
+    const items = [];
+    if (s[i] === close)
+        return { items, end: i + 1 };
+    for (;;) {
+        const t = parseTerm(s, i);
+        items.push(t.term);
+        i = t.end;
+        if (s[i] === ',')
+            i++;
+        else if (s[i] === close)
+            return { items, end: i + 1 };
+        else
+            throw new BadDerivationError(`unexpected ${s[i] ?? 'end'} at ${i}`);
     }
-    await run(np.nixPortable, ['nix-store', '--init'], { env });
+}
+function parseTerm(s, i) {
+    const c = s[i];
+    if (c === '[') {
+        const r = parseSeq(s, i + 1, ']');
+        return { term: r.items, end: r.end };
+    }
+    if (c === '(') {
+        const r = parseSeq(s, i + 1, ')');
+        return { term: r.items, end: r.end };
+    }
+    if (c === '"')
+        return parseString(s, i + 1);
+    throw new BadDerivationError(`unexpected ${c ?? 'end'} at ${i}`);
+}
+const ESCAPES = { n: '\n', r: '\r', t: '\t' };
+function parseString(s, i) {
+    let out = '';
+    for (;;) {
+        const next = s.slice(i).search(/["\\]/);
+        if (next < 0)
+            throw new BadDerivationError('unterminated string');
+        out += s.slice(i, i + next);
+        i += next;
+        if (s[i] === '"')
+            return { term: out, end: i + 1 };
+        const e = s[i + 1] ?? '';
+        out += ESCAPES[e] ?? e;
+        i += 2;
+    }
+}
+/** `name` for `out`, else `name-<output>`: the name part of an output's store path. */
+function outputPathName(drvName, output) {
+    return output === 'out' ? drvName : `${drvName}-${output}`;
+}
+/**
+ * What a derivation's environment says instead of the path of a
+ * content-addressed input's output, before it is built (Nix's
+ * `DownstreamPlaceholder`): `/` + nix32(sha256("nix-upstream-output:<drv hash
+ * part>:<output path name>")).
+ */
+function downstreamPlaceholder(drvPath, output) {
+    const base = drvPath.slice(drvPath.lastIndexOf('/') + 1);
+    const hashPart = base.slice(0, 32);
+    const drvName = base.slice(33).replace(/\.drv$/, '');
+    const clear = `nix-upstream-output:${hashPart}:${outputPathName(drvName, output)}`;
+    return '/' + toNix32((0,external_node_crypto_.createHash)('sha256').update(clear).digest());
+}
+
+;// CONCATENATED MODULE: ./src/packages/roots.ts
+// What a job's `nix-shell -p <attrs>` needs, from Nix itself: one
+// nix-instantiate of the very expression nix-shell builds (nix-build.cc) and of
+// the bashInteractive it runs, then the store derivations it wrote. The shell's
+// buildInputs name one output per attribute, in order; its other inputs
+// (stdenv, sources) and bashInteractive are what the shell itself needs.
+// Closures come from the database afterwards.
+
+
+
+
+
+/** The expression `nix-shell -p` evaluates (Nix 2.8 to 2.34 write the same). */
+function shellExpression(deps) {
+    const inputs = deps.map(d => `(${d}) `).join('');
+    return ('{...}@args: with import <nixpkgs> args; (pkgs.runCommandCC or pkgs.runCommand) "shell" ' +
+        `{ buildInputs = [ ${inputs}]; } ""`);
+}
+async function findRoots(np, deps, storeDir) {
+    const expr = `let p = import <nixpkgs> { }; in [ ((${shellExpression(deps)}) { }) ]` +
+        ' ++ (if p ? bashInteractive then [ p.bashInteractive ] else [ ])';
+    const drvPaths = (await nixCommand(np, ['nix-instantiate', '--expr', expr]))
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l.endsWith('.drv'));
+    if (drvPaths.length === 0)
+        throw new Error('nix-instantiate printed no derivation');
+    const read = async (path) => {
+        const text = await (0,promises_namespaceObject.readFile)((0,external_node_path_namespaceObject.join)(storeDir, baseName(path)), 'utf8');
+        return parseDerivation(text);
+    };
+    const shell = await read(drvPaths[0]);
+    const wanted = [...shell.inputDrvs].flatMap(([d, outs]) => outs.map((o) => [d, o]));
+    if (drvPaths[1])
+        wanted.push([drvPaths[1], 'out']);
+    const resolved = await resolveOutputs(np, wanted, read);
+    // buildInputs holds an output path, or a placeholder for a CA output.
+    // An output not built ('') is no root: nix-shell never ran for it.
+    const byText = new Map();
+    wanted.forEach(([d, o], i) => {
+        const path = resolved[i];
+        if (path)
+            byText.set(path, path);
+        byText.set(downstreamPlaceholder(d, o), path);
+    });
+    const entries = (shell.env.get('buildInputs') ?? '').split(/\s+/).filter(Boolean);
+    const attrs = new Map();
+    if (entries.length === deps.length && entries.every(e => byText.has(e))) {
+        deps.forEach((d, i) => {
+            const path = byText.get(entries[i]);
+            attrs.set(d, path ? [path] : []);
+        });
+    }
+    const ofAttrs = new Set([...attrs.values()].flat());
+    const own = [...resolved, ...shell.inputSrcs].filter(p => p && !ofAttrs.has(p));
+    return { shell: [...new Set(own)].sort(), attrs };
+}
+/**
+ * The paths of derivation outputs: written in the derivation when it is
+ * input-addressed; asked of Nix for content-addressed ones, never building
+ * (`--max-jobs 0`, no substituters): '' for an output not built.
+ */
+async function resolveOutputs(np, wanted, read) {
+    const drvs = new Map();
+    const out = [];
+    for (const [d, o] of wanted) {
+        let drv = drvs.get(d);
+        if (!drv)
+            drvs.set(d, (drv = await read(d)));
+        let path = drv.outputs.get(o);
+        if (!path) {
+            const printed = await nixCommand(np, [
+                'nix-store',
+                '--realise',
+                '--max-jobs',
+                '0',
+                '--option',
+                'substitute',
+                'false',
+                `${d}!${o}`
+            ], ['extra-experimental-features = ca-derivations']).catch(() => '');
+            path = printed.split('\n').find(l => l.startsWith('/')) ?? '';
+        }
+        out.push(path);
+    }
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/pipeline.ts
 // The cache around a nix-shell: shared by the CLI and the action's entry points.
+
 
 
 
@@ -101950,6 +102188,7 @@ async function cacheContext(config, log, nixPortable = config.nixPortable, runti
         backend: createBackend(config),
         log,
         initDb: ca => initStoreDb(np, ca),
+        roots: via => findRoots(via ? { ...np, nixPortable: via.path, runtime: via.runtime } : np, config.dependencies, layout(config.location).storeDir),
         trust: {
             trusted: config.trustedKeys,
             ...(config.signingKey ? { signingKey: config.signingKey } : {})
@@ -101977,9 +102216,14 @@ function formatBytes(n) {
 }
 /** One line for the log: what the restore found and did, with its times. */
 function restoreLine(r) {
-    const what = r.matchedKey ? `${r.cacheHit ? 'hit' : 'fallback'} ${r.matchedKey}` : 'miss';
-    return (`restore: ${what}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
-        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)} (${describePhases(r.phases)})`);
+    const what = r.cacheHit ? 'hit' : r.source === 'none' ? 'miss' : 'partial';
+    const from = r.matchedKey ? ` ${r.matchedKey}` : '';
+    return (`restore: ${what} from ${r.source}${from}; ${r.packsFetched} pack(s) fetched, ${r.packsSkipped} already present, ` +
+        `${r.pathsRestored} paths, ${formatBytes(r.bytesRestored)}${beside(r.closureBytes)} (${describePhases(r.phases)})`);
+}
+/** ` of 12.0 MiB the closure needs`, when known. */
+function beside(closureBytes) {
+    return closureBytes === undefined ? '' : ` of ${formatBytes(closureBytes)} the closure needs`;
 }
 /** One line for the log: what the save did, with its times. */
 function saveLine(s) {
@@ -101996,8 +102240,10 @@ const report_coreLogger = {
     warning: m => warning(m)
 };
 function restoreOutputs(r, primaryKey) {
-    // cache-hit: the snapshot for exactly these dependencies was restored.
+    // cache-hit: everything this set needs came whole from the cache (its own
+    // snapshot, or the package index for every attribute).
     setOutput('cache-hit', r.cacheHit ? 'true' : 'false');
+    setOutput('restore-source', r.source);
     setOutput('primary-key', primaryKey);
     setOutput('restored-key', r.matchedKey ?? '');
     setOutput('paths-restored', String(r.pathsRestored));
@@ -102007,9 +102253,9 @@ function saveOutputs(s) {
     core.setOutput('bytes-saved', String(s.bytesSaved));
 }
 function restoreRows(r) {
-    const result = r.matchedKey
-        ? `${r.cacheHit ? 'hit' : 'partial hit'}: <code>${r.matchedKey}</code>`
-        : 'miss';
+    const what = r.cacheHit ? 'hit' : r.source === 'none' ? 'miss' : 'partial hit';
+    const from = r.matchedKey ? `: <code>${r.matchedKey}</code>` : '';
+    const result = `${what} (${r.source})${from}`;
     return phaseRows('restore', r.phases, result, {
         paths: r.pathsRestored,
         bytes: r.bytesRestored
@@ -102067,7 +102313,7 @@ const consoleLogger = {
     warning: m => console.error(`warning: ${m}`)
 };
 /** Runs `f` and appends its duration to `phases`. */
-async function timed(phases, name, f) {
+async function log_timed(phases, name, f) {
     const start = performance.now();
     try {
         return await f();
@@ -102175,7 +102421,9 @@ function acquire(dir, o) {
 
 ;// CONCATENATED MODULE: ./src/snapshot/manifest.ts
 // A snapshot: the small entry listing the packs that together hold what a
-// dependency set needs. Untrusted when restored: narrowed field by field.
+// dependency set needs. A package index entry has the same form, for one
+// attribute (or the shell's own needs). Untrusted when restored: narrowed
+// field by field.
 
 
 
@@ -102206,11 +102454,24 @@ function manifest_parseManifest(data) {
             throw new BadManifestError(`snapshot.json: pack ${i} lists a malformed path`);
         return { key: r.key, paths: r.paths.slice().sort() };
     });
-    return {
+    const m = {
         format: MANIFEST_FORMAT,
         packs,
         createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
     };
+    if (o.dependencies !== undefined) {
+        if (!Array.isArray(o.dependencies) ||
+            !o.dependencies.every(d => typeof d === 'string' && /^[A-Za-z0-9_.'-]{1,200}$/.test(d))) {
+            throw new BadManifestError('snapshot.json: malformed dependencies');
+        }
+        m.dependencies = o.dependencies;
+    }
+    if (o.roots !== undefined) {
+        if (!Array.isArray(o.roots) || !o.roots.every(isStorePath))
+            throw new BadManifestError('snapshot.json: malformed roots');
+        m.roots = o.roots;
+    }
+    return m;
 }
 async function readManifest(dir) {
     let raw;
@@ -102222,7 +102483,7 @@ async function readManifest(dir) {
     }
     return manifest_parseManifest(raw);
 }
-async function writeManifest(dir, manifest) {
+async function manifest_writeManifest(dir, manifest) {
     await writeFile(join(dir, FILE), JSON.stringify(manifest));
 }
 
@@ -102272,6 +102533,21 @@ function context_parseState(data) {
         state.broken = o.broken.filter(k => typeof k === 'string');
     if (o.manifest !== undefined)
         state.manifest = parseManifest(o.manifest);
+    const sources = ['snapshot', 'packages', 'partial', 'none'];
+    if (sources.includes(o.source))
+        state.source = o.source;
+    if (Array.isArray(o.entries)) {
+        state.entries = o.entries.map((e) => {
+            const r = (e ?? {});
+            if (typeof r.key !== 'string')
+                throw new Error('state: an entry without a key');
+            return { key: r.key, manifest: parseManifest(r.manifest) };
+        });
+    }
+    const np = (o.nixPortable ?? {});
+    if (typeof np.path === 'string' && typeof np.runtime === 'string') {
+        state.nixPortable = { path: np.path, runtime: np.runtime };
+    }
     return state;
 }
 
@@ -102427,8 +102703,8 @@ async function mismatches(storeDir, rows, pool) {
 /**
  * Downloads and checks the `needed` packs. A pack that is gone or broken is left
  * out with every pack that needs its paths, each with one warning; the rest is
- * returned in snapshot order, every external reference valid here or held by an
- * earlier returned pack.
+ * returned in an order where every external reference is valid here or held by
+ * an earlier returned pack.
  */
 async function fetchPacks(ctx, needed, valid) {
     const pool = new NarPool();
@@ -102448,7 +102724,7 @@ async function fetchWith(ctx, needed, valid, pool) {
             gone.add(p);
         ctx.log.warning(text);
         if (dir)
-            await removeTree(dir);
+            await fsops_removeTree(dir);
     };
     const candidates = [];
     for (const [i, ref] of needed.entries()) {
@@ -102466,25 +102742,45 @@ async function fetchWith(ctx, needed, valid, pool) {
         }
     }
     const available = new Set(valid);
+    const ready = [];
     for (const c of candidates) {
         const reason = await c.verdict;
-        if (reason) {
+        if (reason)
             await refuse(out.broken, c.ref, brokenText(c.ref, reason), c.dir);
-            continue;
+        else
+            ready.push(c);
+    }
+    // Packs from several entries come in any order: place each once every path
+    // it refers to is valid or in a pack placed before it.
+    let waiting = ready;
+    for (let progress = true; progress && waiting.length > 0;) {
+        progress = false;
+        const still = [];
+        for (const c of waiting) {
+            if (c.external.every(p => available.has(p))) {
+                for (const p of c.info.paths)
+                    available.add(p);
+                out.fetched.push({ ref: c.ref, dir: c.dir, info: c.info, realisations: c.realisations });
+                progress = true;
+            }
+            else
+                still.push(c);
         }
-        const missing = c.external.filter(p => !available.has(p));
-        if (missing.some(p => gone.has(p))) {
+        waiting = still;
+    }
+    // What needs a gone pack's paths is skipped, and so is what needs that.
+    for (let more = true; more;) {
+        more = false;
+        for (const c of waiting.filter(w => w.external.some(p => gone.has(p) && !available.has(p)))) {
+            waiting = waiting.filter(w => w !== c);
+            more = true;
             await refuse(out.skipped, c.ref, `Pack ${c.ref.key} needs paths of a pack that is gone or broken: skipping its ${c.ref.paths.length} paths.`, c.dir);
         }
-        else if (missing.length > 0) {
-            const why = `it refers to paths that are neither in it nor valid: ${missing.slice(0, 3).join(', ')}`;
-            await refuse(out.broken, c.ref, brokenText(c.ref, why), c.dir);
-        }
-        else {
-            for (const p of c.info.paths)
-                available.add(p);
-            out.fetched.push({ ref: c.ref, dir: c.dir, info: c.info, realisations: c.realisations });
-        }
+    }
+    for (const c of waiting) {
+        const missing = c.external.filter(p => !available.has(p));
+        const why = `it refers to paths that are neither in it nor valid: ${missing.slice(0, 3).join(', ')}`;
+        await refuse(out.broken, c.ref, brokenText(c.ref, why), c.dir);
     }
     return out;
 }
@@ -102495,7 +102791,7 @@ function brokenText(ref, reason) {
 /** One pack into `dir`, checked for shape, its content check started; undefined when gone. */
 async function download(ctx, ref, dir, valid, pool) {
     const { backend } = ctx;
-    await removeTree(backend.entryDir);
+    await fsops_removeTree(backend.entryDir);
     const got = await backend.restore(backend.entryDir, ref.key, []);
     if (got !== ref.key)
         return undefined;
@@ -102619,11 +102915,127 @@ function validAmong(lay, paths) {
     return nixdb_NixDb.with(lay.dbFile, { readonly: true }, db => db.validAmong(paths));
 }
 
+;// CONCATENATED MODULE: ./src/snapshot/entries.ts
+// Small entries (snapshots, package index entries) on the backend: the newest
+// under a prefix, read and narrowed; or written.
+
+
+
+
+/**
+ * The newest entry under `prefix` (then under each of `fallbacks`); undefined
+ * when there is none. An entry that arrives unreadable throws, with its key.
+ */
+async function readEntry(ctx, prefix, fallbacks = []) {
+    const { backend } = ctx;
+    await fsops_removeTree(backend.entryDir);
+    const key = await backend.restore(backend.entryDir, prefix, fallbacks);
+    if (key === undefined)
+        return undefined;
+    try {
+        return { key, manifest: await readManifest(backend.entryDir) };
+    }
+    catch (e) {
+        throw new UnreadableEntryError(key, e);
+    }
+    finally {
+        await fsops_removeTree(backend.entryDir);
+    }
+}
+class UnreadableEntryError extends Error {
+    key;
+    name = 'UnreadableEntryError';
+    constructor(key, cause) {
+        super(`${key}: ${cause instanceof Error ? cause.message : String(cause)}`);
+        this.key = key;
+    }
+}
+/** Writes one entry; says so in the log. */
+async function writeEntry(ctx, phases, what, key, manifest) {
+    const { backend } = ctx;
+    await removeTree(backend.entryDir);
+    await mkdir(backend.entryDir, { recursive: true });
+    await writeManifest(backend.entryDir, manifest);
+    const outcome = await timed(phases, `upload ${what}`, () => backend.save(backend.entryDir, key));
+    await removeTree(backend.entryDir);
+    ctx.log.info(outcome.result === 'saved'
+        ? `Saved ${what} ${key}`
+        : `${what[0].toUpperCase()}${what.slice(1)} ${key} is already in the cache.`);
+}
+
+;// CONCATENATED MODULE: ./src/snapshot/lookup.ts
+// Where a restore's packs come from, in order: the snapshot for exactly these
+// dependencies; else the package index, when it has an entry for every
+// attribute and for the shell; else the index entries there are plus the
+// closest snapshot for the rest; else nothing.
+
+
+async function findPacks(ctx) {
+    const broken = [];
+    const read = async (prefix, fallbacks = []) => {
+        try {
+            return await readEntry(ctx, prefix, fallbacks);
+        }
+        catch (e) {
+            if (!(e instanceof UnreadableEntryError))
+                throw e;
+            ctx.log.warning(`Cache entry ${e.message}. Not using it.`);
+            broken.push(e.key);
+            return undefined;
+        }
+    };
+    const index = new Map();
+    const exact = await read(depsPrefix(ctx.keys));
+    if (exact)
+        return found('snapshot', index, broken, exact);
+    for (const attr of [SHELL, ...ctx.keys.dependencies]) {
+        const e = await read(packagePrefix(ctx.keys, attr));
+        if (e)
+            index.set(attr, e);
+    }
+    if (index.size === ctx.keys.dependencies.length + 1)
+        return found('packages', index, broken);
+    const [first, ...rest] = restorePrefixes(ctx.keys, ctx.userRestoreKeys).slice(1);
+    const closest = first === undefined ? undefined : await read(first, rest);
+    const source = closest || index.size > 0 ? 'partial' : 'none';
+    return found(source, index, broken, closest);
+}
+function found(source, index, broken, snapshot) {
+    const packs = new Map();
+    for (const e of [...index.values(), ...(snapshot ? [snapshot] : [])]) {
+        for (const p of e.manifest.packs)
+            if (!packs.has(p.key))
+                packs.set(p.key, p);
+    }
+    return { source, index, packs: [...packs.values()], broken, ...(snapshot ? { snapshot } : {}) };
+}
+/** Human words for the log and the summary. */
+function describeSource(f) {
+    switch (f.source) {
+        case 'snapshot':
+            return `the snapshot for these dependencies, ${f.snapshot.key}`;
+        case 'packages':
+            return `the package index (${f.index.size} entries)`;
+        case 'partial':
+            return ([
+                f.index.size > 0
+                    ? `the package index for ${f.index.size - (f.index.has(SHELL) ? 1 : 0)} attribute(s)`
+                    : '',
+                f.snapshot ? `the closest snapshot, ${f.snapshot.key}` : ''
+            ]
+                .filter(Boolean)
+                .join(' and ') || 'nothing');
+        default:
+            return 'nothing';
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/snapshot/restore.ts
 // restoreSnapshot: newest snapshot -> skip packs already valid here -> fetch and
 // check the rest -> move their paths into the store and merge their rows -> the
 // watermark for save. A bad entry is a warning and a cache miss; the store and
 // the database are left as they were.
+
 
 
 
@@ -102641,7 +103053,7 @@ async function restoreSnapshot(ctx) {
     catch (e) {
         // Whatever went wrong, the job goes on uncached (a cache is never worth a failure).
         ctx.log.warning(`Restoring the cache failed: ${message(e)}. Going on without it.`);
-        await removeTree(ctx.backend.stageRoot).catch(() => undefined);
+        await fsops_removeTree(ctx.backend.stageRoot).catch(() => undefined);
         return missReport(ctx, phases);
     }
 }
@@ -102654,7 +103066,14 @@ function missReport(ctx, phases, broken = []) {
         // A database we cannot read (say, a newer Nix's schema): save refuses it too.
     }
     return {
-        state: { version: 1, watermark, cacheHit: false, ...(broken.length ? { broken } : {}) },
+        state: {
+            version: 1,
+            watermark,
+            cacheHit: false,
+            source: 'none',
+            ...(broken.length ? { broken } : {})
+        },
+        source: 'none',
         cacheHit: false,
         packsFetched: 0,
         packsSkipped: 0,
@@ -102665,47 +103084,35 @@ function missReport(ctx, phases, broken = []) {
 }
 async function restoreInto(ctx, phases) {
     const { backend, log } = ctx;
-    const prefixes = restorePrefixes(ctx.keys, ctx.userRestoreKeys);
-    const miss = () => missReport(ctx, phases);
     await backend.sweep();
-    await removeTree(backend.stageRoot);
+    await fsops_removeTree(backend.stageRoot);
     await onLocalDb(ctx, () => repairLocal(ctx.layout, log));
-    let matchedKey;
-    let manifest;
-    try {
-        matchedKey = await timed(phases, 'lookup', () => backend.restore(backend.entryDir, prefixes[0], prefixes.slice(1)));
-        if (matchedKey === undefined) {
-            log.info(`No snapshot found for ${prefixes.join(' or ')}`);
-            return miss();
-        }
-        manifest = await readManifest(backend.entryDir);
+    const found = await log_timed(phases, 'lookup', () => findPacks(ctx));
+    if (found.source === 'none') {
+        log.info(`Nothing in the cache for ${ctx.keys.dependencies.join(' ')}: no snapshot, no package index entry.`);
+        return missReport(ctx, phases, found.broken);
     }
-    catch (e) {
-        log.warning(`Cache snapshot ${matchedKey ?? prefixes[0]} could not be restored: ${message(e)}. Going on without it.`);
-        await removeTree(backend.stageRoot);
-        // A snapshot that arrived but is unusable: the next save must not reuse its key.
-        return missReport(ctx, phases, matchedKey ? [matchedKey] : []);
-    }
-    const exact = matchedKey.startsWith(depsPrefix(ctx.keys));
-    log.info(`Snapshot ${matchedKey} lists ${manifest.packs.length} pack(s)`);
-    const valid = new Set(await onLocalDb(ctx, () => validAmong(ctx.layout, manifest.packs.flatMap(p => p.paths))));
-    const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)));
-    const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid));
+    const matchedKey = found.snapshot?.key;
+    log.info(`Restoring from ${describeSource(found)}: ${found.packs.length} pack(s)`);
+    const valid = new Set(await onLocalDb(ctx, () => validAmong(ctx.layout, found.packs.flatMap(p => p.paths))));
+    const needed = found.packs.filter(p => p.paths.some(x => !valid.has(x)));
+    const got = await log_timed(phases, 'download', () => fetchPacks(ctx, needed, valid));
     const { fetched } = got;
     const left = new Set([...got.lost, ...got.broken, ...got.skipped]);
+    const broken = [...found.broken, ...got.broken, ...got.lost];
     try {
         // Only when the database is missing or lacks tables: then the phase shows
         // the cost of nix-portable's first start in a new location.
-        await onLocalDb(ctx, () => prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca))));
+        await onLocalDb(ctx, () => prepareDb(ctx.layout, fetched, ca => log_timed(phases, 'nix init', () => ctx.initDb(ca))));
     }
     catch (e) {
         log.warning(`The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`);
-        await removeTree(backend.stageRoot);
-        return missReport(ctx, phases, [...got.broken, ...got.lost]);
+        await fsops_removeTree(backend.stageRoot);
+        return missReport(ctx, phases, broken);
     }
     let pathsRestored = 0;
     let placed = 0;
-    await timed(phases, 'merge', async () => {
+    await log_timed(phases, 'merge', async () => {
         for (const f of fetched) {
             pathsRestored += await onLocalDb(ctx, () => placePack(ctx.layout, f, log));
             placed++;
@@ -102713,31 +103120,54 @@ async function restoreInto(ctx, phases) {
     }).catch((e) => {
         log.warning(`Restoring packs stopped: ${message(e)}. The packs restored before it are complete; going on.`);
     });
-    await removeTree(backend.stageRoot);
-    // A hit only when everything the snapshot holds is now here.
-    const cacheHit = exact && left.size === 0 && placed === fetched.length;
+    await fsops_removeTree(backend.stageRoot);
+    // A hit only when everything this set needs came, whole, from entries made for it.
+    const whole = left.size === 0 && placed === fetched.length;
+    const cacheHit = whole && (found.source === 'snapshot' || found.source === 'packages');
     const bytesRestored = fetched.slice(0, placed).reduce((n, f) => n + f.info.bytes, 0);
     phases.at(-1).paths = pathsRestored;
+    const entries = [...(found.snapshot ? [found.snapshot] : []), ...found.index.values()];
+    const closureBytes = cacheHit ? await onLocalDb(ctx, () => closureSize(ctx, entries)) : undefined;
     return {
         // Packs that are gone or broken are not passed on: save stores their paths again.
         state: {
             version: 1,
             watermark: await onLocalDb(ctx, () => currentWatermark(ctx.layout)),
-            matchedKey,
+            ...(matchedKey ? { matchedKey } : {}),
             cacheHit,
-            manifest: { ...manifest, packs: manifest.packs.filter(p => !left.has(p.key)) },
-            restoredPacks: manifest.packs.length,
+            manifest: {
+                format: MANIFEST_FORMAT,
+                createdAt: '',
+                packs: found.packs.filter(p => !left.has(p.key))
+            },
+            restoredPacks: found.packs.length,
             // Gone packs too: @actions/cache reports an entry it cannot extract as a miss.
-            broken: [...got.broken, ...got.lost]
+            broken,
+            source: found.source,
+            entries
         },
-        matchedKey,
+        ...(matchedKey ? { matchedKey } : {}),
+        source: found.source,
         cacheHit,
         packsFetched: fetched.length,
-        packsSkipped: manifest.packs.length - needed.length,
+        packsSkipped: found.packs.length - needed.length,
         pathsRestored,
         bytesRestored,
+        ...(closureBytes !== undefined ? { closureBytes } : {}),
         phases
     };
+}
+/** NAR bytes of the closure of the roots the entries name (when they all name theirs). */
+function closureSize(ctx, entries) {
+    if (entries.some(e => e.manifest.roots === undefined))
+        return undefined;
+    const roots = entries.flatMap(e => e.manifest.roots ?? []);
+    return nixdb_NixDb.with(ctx.layout.dbFile, { readonly: true }, db => {
+        let n = 0;
+        for (const size of db.narSizes(db.closure(roots)).values())
+            n += size;
+        return n;
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/action/state.ts
@@ -102809,11 +103239,13 @@ async function mainRun(mode) {
             return report;
         });
         restoreOutputs(r, primaryKey);
-        await keepState(r.state, mode);
+        await keepState({ ...r.state, nixPortable: { path: np.path, runtime: np.npRuntime ?? 'auto' } }, mode);
         await writeSummary('nix-store-cache: restore', restoreRows(r), [
-            `primary key: <code>${primaryKey}</code>`
+            `primary key: <code>${primaryKey}</code>`,
+            `restored from: ${r.source}`,
+            `bytes restored: ${formatBytes(r.bytesRestored)}${beside(r.closureBytes)}`
         ]);
-        if (config.failOnCacheMiss && !r.matchedKey) {
+        if (config.failOnCacheMiss && r.source === 'none') {
             setFailed(`No cache entry matches ${primaryKey} and \`fail-on-cache-miss\` is true.`);
             return;
         }
@@ -102859,7 +103291,7 @@ async function setUp(config) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(890);
+/* harmony import */ var _action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7908);
 
 await (0,_action_main_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .mainRun */ .h)('main');
 

@@ -15,7 +15,7 @@ import { chooseRuntime } from '../nix-portable/runtime.js'
 import { realHost } from '../nix-portable/userns.js'
 import { cacheContext } from '../pipeline.js'
 import { coreLogger, restoreOutputs, restoreRows, writeSummary } from '../report.js'
-import { restoreLine } from '../report-text.js'
+import { beside, formatBytes, restoreLine } from '../report-text.js'
 import { restoreSnapshot } from '../snapshot/restore.js'
 import { keepState } from './state.js'
 
@@ -38,12 +38,17 @@ export async function mainRun(mode: 'main' | 'restore'): Promise<void> {
       return report
     })
     restoreOutputs(r, primaryKey)
-    await keepState(r.state, mode)
+    await keepState(
+      { ...r.state, nixPortable: { path: np.path, runtime: np.npRuntime ?? 'auto' } },
+      mode
+    )
     await writeSummary('nix-store-cache: restore', restoreRows(r), [
-      `primary key: <code>${primaryKey}</code>`
+      `primary key: <code>${primaryKey}</code>`,
+      `restored from: ${r.source}`,
+      `bytes restored: ${formatBytes(r.bytesRestored)}${beside(r.closureBytes)}`
     ])
 
-    if (config.failOnCacheMiss && !r.matchedKey) {
+    if (config.failOnCacheMiss && r.source === 'none') {
       core.setFailed(`No cache entry matches ${primaryKey} and \`fail-on-cache-miss\` is true.`)
       return
     }

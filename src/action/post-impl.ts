@@ -5,7 +5,7 @@ import { readConfig } from './inputs.js'
 import { InputError, message } from '../errors.js'
 import { cacheContext } from '../pipeline.js'
 import { coreLogger, saveOutputs, saveRows, writeSummary } from '../report.js'
-import { saveLine } from '../report-text.js'
+import { formatBytes, saveLine } from '../report-text.js'
 import { parseState } from '../snapshot/context.js'
 import { saveSnapshot } from '../snapshot/save.js'
 import { loadState } from './state.js'
@@ -30,11 +30,12 @@ export async function postRun(mode: 'post' | 'save'): Promise<void> {
       return report
     })
     saveOutputs(s)
-    await writeSummary(
-      'nix-store-cache: save',
-      saveRows(s),
-      s.snapshotKey ? [`snapshot: <code>${s.snapshotKey}</code>`] : []
-    )
+    await writeSummary('nix-store-cache: save', saveRows(s), [
+      ...(s.snapshotKey ? [`snapshot: <code>${s.snapshotKey}</code>`] : []),
+      ...(s.closureBytes !== undefined
+        ? [`the closure of these dependencies: ${formatBytes(s.closureBytes)}`]
+        : [])
+    ])
   } catch (e) {
     if (mode === 'save' && e instanceof InputError) core.setFailed(e.message)
     else core.warning(`Saving the cache failed: ${message(e)}`)

@@ -193,6 +193,16 @@ export class NixDb {
       .all(JSON.stringify(paths)) as string[]
   }
 
+  /** NAR bytes of each of `paths` that is valid here. */
+  narSizes(paths: readonly string[]): Map<string, number> {
+    const rows = this.sql
+      .prepare(
+        'SELECT path, coalesce(narSize, 0) AS n FROM ValidPaths WHERE path IN (SELECT value FROM json_each(?))'
+      )
+      .all(JSON.stringify(paths)) as { path: string; n: number }[]
+    return new Map(rows.map(r => [r.path, r.n]))
+  }
+
   /** `paths` and every path that refers to one of them, directly or not, sorted. */
   referrersClosure(paths: readonly string[]): string[] {
     return this.sql

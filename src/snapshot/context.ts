@@ -5,7 +5,10 @@ import type { KeyContext } from '../keys.js'
 import type { Logger } from '../log.js'
 import type { Layout } from '../store/layout.js'
 import type { LockOptions } from '../store/lock.js'
+import type { Roots } from '../packages/roots.js'
 import type { SigningKey, TrustedKey } from '../trust/signatures.js'
+import type { Entry } from './entries.js'
+import type { RestoreSource } from './lookup.js'
 import { parseManifest, type Manifest } from './manifest.js'
 
 export interface CacheContext {
@@ -20,6 +23,11 @@ export interface CacheContext {
    */
   initDb: (ca: boolean) => Promise<void>
   trust: Trust
+  /**
+   * What the job's `nix-shell -p` needs, asked of its Nix (packages/roots.ts);
+   * `via` overrides the nix-portable to ask (the one the main step installed).
+   */
+  roots: (via?: NixPortableInfo) => Promise<Roots>
   /** How long to wait for a Nix database another process holds (tests shorten it). */
   busy?: { limitMs: number; everyMs: number }
 }
@@ -29,6 +37,11 @@ export interface Trust {
   trusted: readonly TrustedKey[]
   /** Saves sign every path with it. */
   signingKey?: SigningKey
+}
+
+export interface NixPortableInfo {
+  path: string
+  runtime: string
 }
 
 /** What restore hands to save (the action keeps it in its state between main and post). */
@@ -44,6 +57,11 @@ export interface CacheState {
   restoredPacks?: number
   /** Entries (packs, snapshots) found broken: the save writes replacements, never names them. */
   broken?: string[]
+  source?: RestoreSource
+  /** The snapshot and package index entries read: a save that splits a pack they name publishes them anew. */
+  entries?: Entry[]
+  /** The nix-portable the main step ran, for the post step's questions to Nix. */
+  nixPortable?: NixPortableInfo
 }
 
 export const MAX_PACKS = 8
@@ -94,5 +112,18 @@ export function parseState(data: unknown): CacheState {
   if (typeof o.restoredPacks === 'number') state.restoredPacks = o.restoredPacks
   if (Array.isArray(o.broken)) state.broken = o.broken.filter(k => typeof k === 'string')
   if (o.manifest !== undefined) state.manifest = parseManifest(o.manifest)
+  const sources: readonly unknown[] = ['snapshot', 'packages', 'partial', 'none']
+  if (sources.includes(o.source)) state.source = o.source as RestoreSource
+  if (Array.isArray(o.entries)) {
+    state.entries = o.entries.map((e: unknown) => {
+      const r = (e ?? {}) as Record<string, unknown>
+      if (typeof r.key !== 'string') throw new Error('state: an entry without a key')
+      return { key: r.key, manifest: parseManifest(r.manifest) }
+    })
+  }
+  const np = (o.nixPortable ?? {}) as Record<string, unknown>
+  if (typeof np.path === 'string' && typeof np.runtime === 'string') {
+    state.nixPortable = { path: np.path, runtime: np.runtime }
+  }
   return state
 }

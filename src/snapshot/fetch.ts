@@ -40,8 +40,8 @@ interface Candidate extends Fetched {
 /**
  * Downloads and checks the `needed` packs. A pack that is gone or broken is left
  * out with every pack that needs its paths, each with one warning; the rest is
- * returned in snapshot order, every external reference valid here or held by an
- * earlier returned pack.
+ * returned in an order where every external reference is valid here or held by
+ * an earlier returned pack.
  */
 export async function fetchPacks(
   ctx: CacheContext,
@@ -95,27 +95,45 @@ async function fetchWith(
   }
 
   const available = new Set(valid)
+  const ready: Candidate[] = []
   for (const c of candidates) {
     const reason = await c.verdict
-    if (reason) {
-      await refuse(out.broken, c.ref, brokenText(c.ref, reason), c.dir)
-      continue
+    if (reason) await refuse(out.broken, c.ref, brokenText(c.ref, reason), c.dir)
+    else ready.push(c)
+  }
+  // Packs from several entries come in any order: place each once every path
+  // it refers to is valid or in a pack placed before it.
+  let waiting = ready
+  for (let progress = true; progress && waiting.length > 0;) {
+    progress = false
+    const still: Candidate[] = []
+    for (const c of waiting) {
+      if (c.external.every(p => available.has(p))) {
+        for (const p of c.info.paths) available.add(p)
+        out.fetched.push({ ref: c.ref, dir: c.dir, info: c.info, realisations: c.realisations })
+        progress = true
+      } else still.push(c)
     }
-    const missing = c.external.filter(p => !available.has(p))
-    if (missing.some(p => gone.has(p))) {
+    waiting = still
+  }
+  // What needs a gone pack's paths is skipped, and so is what needs that.
+  for (let more = true; more;) {
+    more = false
+    for (const c of waiting.filter(w => w.external.some(p => gone.has(p) && !available.has(p)))) {
+      waiting = waiting.filter(w => w !== c)
+      more = true
       await refuse(
         out.skipped,
         c.ref,
         `Pack ${c.ref.key} needs paths of a pack that is gone or broken: skipping its ${c.ref.paths.length} paths.`,
         c.dir
       )
-    } else if (missing.length > 0) {
-      const why = `it refers to paths that are neither in it nor valid: ${missing.slice(0, 3).join(', ')}`
-      await refuse(out.broken, c.ref, brokenText(c.ref, why), c.dir)
-    } else {
-      for (const p of c.info.paths) available.add(p)
-      out.fetched.push({ ref: c.ref, dir: c.dir, info: c.info, realisations: c.realisations })
     }
+  }
+  for (const c of waiting) {
+    const missing = c.external.filter(p => !available.has(p))
+    const why = `it refers to paths that are neither in it nor valid: ${missing.slice(0, 3).join(', ')}`
+    await refuse(out.broken, c.ref, brokenText(c.ref, why), c.dir)
   }
   return out
 }

@@ -1,5 +1,7 @@
 // A snapshot: the small entry listing the packs that together hold what a
-// dependency set needs. Untrusted when restored: narrowed field by field.
+// dependency set needs. A package index entry has the same form, for one
+// attribute (or the shell's own needs). Untrusted when restored: narrowed
+// field by field.
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isStorePath } from '../db/index.js'
@@ -17,6 +19,10 @@ export interface Manifest {
   format: number
   packs: PackRef[]
   createdAt: string
+  /** The attributes it is for (an index entry: one; the shell's entry: none). */
+  dependencies?: string[]
+  /** The outputs whose closure it holds. */
+  roots?: string[]
 }
 
 export class BadManifestError extends Error {
@@ -46,11 +52,26 @@ export function parseManifest(data: unknown): Manifest {
       throw new BadManifestError(`snapshot.json: pack ${i} lists a malformed path`)
     return { key: r.key, paths: (r.paths as string[]).slice().sort() }
   })
-  return {
+  const m: Manifest = {
     format: MANIFEST_FORMAT,
     packs,
     createdAt: typeof o.createdAt === 'string' ? o.createdAt : ''
   }
+  if (o.dependencies !== undefined) {
+    if (
+      !Array.isArray(o.dependencies) ||
+      !o.dependencies.every(d => typeof d === 'string' && /^[A-Za-z0-9_.'-]{1,200}$/.test(d))
+    ) {
+      throw new BadManifestError('snapshot.json: malformed dependencies')
+    }
+    m.dependencies = o.dependencies as string[]
+  }
+  if (o.roots !== undefined) {
+    if (!Array.isArray(o.roots) || !o.roots.every(isStorePath))
+      throw new BadManifestError('snapshot.json: malformed roots')
+    m.roots = o.roots as string[]
+  }
+  return m
 }
 
 export async function readManifest(dir: string): Promise<Manifest> {

@@ -3,19 +3,25 @@
 // watermark for save. A bad entry is a warning and a cache miss; the store and
 // the database are left as they were.
 import { message } from '../errors.js'
-import { depsPrefix, restorePrefixes } from '../keys.js'
+import { NixDb } from '../db/index.js'
 import { timed, type Phase } from '../log.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
 import { lockDir, lockOptions, onLocalDb, type CacheContext, type CacheState } from './context.js'
 import { fetchPacks } from './fetch.js'
 import { currentWatermark, placePack, prepareDb, repairLocal, validAmong } from './local-store.js'
-import { readManifest, type Manifest } from './manifest.js'
+import type { Entry } from './entries.js'
+import { describeSource, findPacks, type RestoreSource } from './lookup.js'
+import { MANIFEST_FORMAT } from './manifest.js'
 
 export interface RestoreReport {
   state: CacheState
+  /** The snapshot used (exact or closest), if one was. */
   matchedKey?: string
+  source: RestoreSource
   cacheHit: boolean
+  /** NAR bytes of what this set needs, when the entries say (an exact snapshot or the index). */
+  closureBytes?: number
   packsFetched: number
   packsSkipped: number
   pathsRestored: number
@@ -47,7 +53,14 @@ function missReport(ctx: CacheContext, phases: Phase[], broken: string[] = []): 
     // A database we cannot read (say, a newer Nix's schema): save refuses it too.
   }
   return {
-    state: { version: 1, watermark, cacheHit: false, ...(broken.length ? { broken } : {}) },
+    state: {
+      version: 1,
+      watermark,
+      cacheHit: false,
+      source: 'none',
+      ...(broken.length ? { broken } : {})
+    },
+    source: 'none',
     cacheHit: false,
     packsFetched: 0,
     packsSkipped: 0,
@@ -59,46 +72,32 @@ function missReport(ctx: CacheContext, phases: Phase[], broken: string[] = []): 
 
 async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreReport> {
   const { backend, log } = ctx
-  const prefixes = restorePrefixes(ctx.keys, ctx.userRestoreKeys)
-  const miss = (): RestoreReport => missReport(ctx, phases)
-
   await backend.sweep()
   await removeTree(backend.stageRoot)
   await onLocalDb(ctx, () => repairLocal(ctx.layout, log))
-  let matchedKey: string | undefined
-  let manifest: Manifest
-  try {
-    matchedKey = await timed(phases, 'lookup', () =>
-      backend.restore(backend.entryDir, prefixes[0]!, prefixes.slice(1))
+  const found = await timed(phases, 'lookup', () => findPacks(ctx))
+  if (found.source === 'none') {
+    log.info(
+      `Nothing in the cache for ${ctx.keys.dependencies.join(' ')}: no snapshot, no package index entry.`
     )
-    if (matchedKey === undefined) {
-      log.info(`No snapshot found for ${prefixes.join(' or ')}`)
-      return miss()
-    }
-    manifest = await readManifest(backend.entryDir)
-  } catch (e) {
-    log.warning(
-      `Cache snapshot ${matchedKey ?? prefixes[0]} could not be restored: ${message(e)}. Going on without it.`
-    )
-    await removeTree(backend.stageRoot)
-    // A snapshot that arrived but is unusable: the next save must not reuse its key.
-    return missReport(ctx, phases, matchedKey ? [matchedKey] : [])
+    return missReport(ctx, phases, found.broken)
   }
-  const exact = matchedKey.startsWith(depsPrefix(ctx.keys))
-  log.info(`Snapshot ${matchedKey} lists ${manifest.packs.length} pack(s)`)
+  const matchedKey = found.snapshot?.key
+  log.info(`Restoring from ${describeSource(found)}: ${found.packs.length} pack(s)`)
 
   const valid = new Set(
     await onLocalDb(ctx, () =>
       validAmong(
         ctx.layout,
-        manifest.packs.flatMap(p => p.paths)
+        found.packs.flatMap(p => p.paths)
       )
     )
   )
-  const needed = manifest.packs.filter(p => p.paths.some(x => !valid.has(x)))
+  const needed = found.packs.filter(p => p.paths.some(x => !valid.has(x)))
   const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid))
   const { fetched } = got
   const left = new Set([...got.lost, ...got.broken, ...got.skipped])
+  const broken = [...found.broken, ...got.broken, ...got.lost]
 
   try {
     // Only when the database is missing or lacks tables: then the phase shows
@@ -111,7 +110,7 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
       `The location's Nix database could not be prepared: ${message(e)}. The store was not touched; going on without the cache.`
     )
     await removeTree(backend.stageRoot)
-    return missReport(ctx, phases, [...got.broken, ...got.lost])
+    return missReport(ctx, phases, broken)
   }
   let pathsRestored = 0
   let placed = 0
@@ -127,28 +126,50 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   })
   await removeTree(backend.stageRoot)
 
-  // A hit only when everything the snapshot holds is now here.
-  const cacheHit = exact && left.size === 0 && placed === fetched.length
+  // A hit only when everything this set needs came, whole, from entries made for it.
+  const whole = left.size === 0 && placed === fetched.length
+  const cacheHit = whole && (found.source === 'snapshot' || found.source === 'packages')
   const bytesRestored = fetched.slice(0, placed).reduce((n, f) => n + f.info.bytes, 0)
   phases.at(-1)!.paths = pathsRestored
+  const entries = [...(found.snapshot ? [found.snapshot] : []), ...found.index.values()]
+  const closureBytes = cacheHit ? await onLocalDb(ctx, () => closureSize(ctx, entries)) : undefined
   return {
     // Packs that are gone or broken are not passed on: save stores their paths again.
     state: {
       version: 1,
       watermark: await onLocalDb(ctx, () => currentWatermark(ctx.layout)),
-      matchedKey,
+      ...(matchedKey ? { matchedKey } : {}),
       cacheHit,
-      manifest: { ...manifest, packs: manifest.packs.filter(p => !left.has(p.key)) },
-      restoredPacks: manifest.packs.length,
+      manifest: {
+        format: MANIFEST_FORMAT,
+        createdAt: '',
+        packs: found.packs.filter(p => !left.has(p.key))
+      },
+      restoredPacks: found.packs.length,
       // Gone packs too: @actions/cache reports an entry it cannot extract as a miss.
-      broken: [...got.broken, ...got.lost]
+      broken,
+      source: found.source,
+      entries
     },
-    matchedKey,
+    ...(matchedKey ? { matchedKey } : {}),
+    source: found.source,
     cacheHit,
     packsFetched: fetched.length,
-    packsSkipped: manifest.packs.length - needed.length,
+    packsSkipped: found.packs.length - needed.length,
     pathsRestored,
     bytesRestored,
+    ...(closureBytes !== undefined ? { closureBytes } : {}),
     phases
   }
+}
+
+/** NAR bytes of the closure of the roots the entries name (when they all name theirs). */
+function closureSize(ctx: CacheContext, entries: readonly Entry[]): number | undefined {
+  if (entries.some(e => e.manifest.roots === undefined)) return undefined
+  const roots = entries.flatMap(e => e.manifest.roots ?? [])
+  return NixDb.with(ctx.layout.dbFile, { readonly: true }, db => {
+    let n = 0
+    for (const size of db.narSizes(db.closure(roots)).values()) n += size
+    return n
+  })
 }

@@ -1,20 +1,20 @@
-// saveSnapshot: new paths = rows above the watermark, plus every path they
-// reference that no restored pack holds; nothing new -> no upload. Otherwise one
-// new pack and one new snapshot (restored packs + the new one), or past
-// MAX_PACKS one compacted pack.
+// saveSnapshot: what this dependency set needs (the closure of each
+// attribute's output and of the shell's own inputs, asked of Nix) -> which
+// restored packs to name, split or drop, and which new packs to write
+// (packages/plan.ts) -> packs, the snapshot, the package index entries
+// (packages/publish.ts). Nothing relevant new and a full hit -> no upload.
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NixDb } from '../db/index.js'
-import { healedPackKey, packKey, snapshotKey } from '../keys.js'
+import { message } from '../errors.js'
+import { SHELL, snapshotKey } from '../keys.js'
 import { timed, type Phase } from '../log.js'
-import { formatBytes } from '../report-text.js'
+import { planPacks } from '../packages/plan.js'
+import { publish, type Needs } from '../packages/publish.js'
+import type { Roots } from '../packages/roots.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
 import { baseName } from '../store/layout.js'
-import { stagePack } from '../store/pack-dir.js'
-import { signRow, withSignature, type SigningKey } from '../trust/signatures.js'
-import { mismatches } from '../trust/verify.js'
 import {
   lockDir,
   lockOptions,
@@ -23,18 +23,31 @@ import {
   type CacheContext,
   type CacheState
 } from './context.js'
-import { MANIFEST_FORMAT, writeManifest, type Manifest, type PackRef } from './manifest.js'
+import { writeEntry } from './entries.js'
+import { MANIFEST_FORMAT, type PackRef } from './manifest.js'
+import { altered } from './upload.js'
+
+/**
+ * A group of new paths smaller than this is packed with the other small ones,
+ * and a restored pack is split only when the part a set does not need is at
+ * least this big: below it, a pack of its own costs a restore more (a lookup,
+ * an archive, a merge) than its bytes do (bench/matrix.ts prints the figures).
+ */
+export const MIN_PACK = 1024 * 1024
 
 export interface SaveReport {
   /** What happened, in a sentence. */
   outcome: string
   snapshotKey?: string
+  /** The last pack written. */
   packKey?: string
   pathsSaved: number
-  /** Bytes of the store trees in the new pack. */
+  /** Bytes of the store trees in the new packs. */
   bytesSaved: number
   /** Compressed bytes uploaded, where the backend knows them. */
   archiveBytes?: number
+  /** NAR bytes of the closure this set needs, when Nix said what it needs. */
+  closureBytes?: number
   phases: Phase[]
 }
 
@@ -53,18 +66,27 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
   })
   if (!existsSync(lay.dbFile)) return nothing(`No Nix database at ${lay.dbFile}: nothing to save.`)
 
-  const plan = await onLocalDb(ctx, () =>
-    planSave(lay.dbFile, lay.storeDir, state, m => log.warning(m))
-  )
-  const reusable = plan.reusable
-  if (plan.paths.length === 0) {
-    const unchanged = reusable.length === (state.restoredPacks ?? state.manifest?.packs.length ?? 0)
-    if ((state.cacheHit && unchanged) || reusable.length === 0) {
-      return nothing('Nothing new in the store: no upload.')
+  const local = await onLocalDb(ctx, () => readLocal(lay.dbFile, state))
+  const whole = local.reusable.length === (state.restoredPacks ?? 0)
+  if (state.cacheHit && whole && local.built.length === 0) {
+    if (state.source !== 'packages') return nothing('Nothing new in the store: no upload.')
+    // The index had every attribute: name its packs under this set's own key,
+    // so the next job finds them with one lookup.
+    const key = snapshotKey(
+      ctx.keys,
+      local.reusable.map(p => p.key)
+    )
+    const roots = [...new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))].sort()
+    const m = {
+      format: MANIFEST_FORMAT,
+      packs: local.reusable,
+      createdAt: new Date().toISOString()
     }
-    // Restored through a fallback key, or some packs are gone: record the packs
-    // that hold these dependencies under our own key.
-    const key = await saveManifest(ctx, phases, reusable)
+    await writeEntry(ctx, phases, 'snapshot', key, {
+      ...m,
+      dependencies: [...ctx.keys.dependencies],
+      roots
+    })
     return {
       outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
       snapshotKey: key,
@@ -74,175 +96,161 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
     }
   }
 
-  let paths = plan.paths
-  let packs = reusable
-  if (reusable.length + 1 > MAX_PACKS) {
-    paths = plan.compacted
-    packs = []
-    log.info(
-      `More than ${MAX_PACKS} packs: saving one compacted pack of ${paths.length} paths instead.`
+  let roots: Roots | undefined
+  try {
+    roots = await timed(phases, 'roots', () => ctx.roots(state.nixPortable))
+  } catch (e) {
+    log.warning(
+      `Could not ask Nix what nix-shell -p ${ctx.keys.dependencies.join(' ')} needs (${message(e)}): ` +
+        'saving the paths this job added, without package index entries.'
     )
   }
+  const needs = await onLocalDb(ctx, () =>
+    needsOf(lay.dbFile, lay.storeDir, roots, local, m => log.warning(m))
+  )
+  const restoredPaths = new Set(local.reusable.flatMap(p => p.paths))
+  const newPaths = [...new Set([...needs.consumers.values()].flatMap(c => [...c]))].filter(
+    p => !restoredPaths.has(p)
+  )
+  // Restored paths were checked against their rows by this job's restore.
+  const bad = await onLocalDb(ctx, () => altered(ctx, phases, newPaths))
+  const consumers = new Map(
+    [...needs.consumers].map(([c, s]) => [c, new Set([...s].filter(p => !bad.has(p)))])
+  )
+  const sizes = await onLocalDb(ctx, () =>
+    NixDb.with(lay.dbFile, { readonly: true }, db =>
+      db.narSizes([
+        ...new Set([...consumers.values()].flatMap(c => [...c]).concat([...restoredPaths]))
+      ])
+    )
+  )
+  const plan = planPacks({
+    consumers,
+    sizes,
+    packs: local.reusable,
+    minPack: MIN_PACK,
+    maxPacks: MAX_PACKS
+  })
   try {
-    paths = await onLocalDb(ctx, () => withoutAltered(ctx, phases, paths))
-    if (paths.length === 0) return nothing('Every new path differs from its row: nothing saved.')
-    return await savePack(ctx, phases, paths, packs, new Set(state.broken ?? []))
+    const done = await publish(ctx, phases, state, plan, { ...needs, consumers })
+    const saved = done.uploaded.filter(u => u.saved)
+    const closureBytes = roots
+      ? sum([...new Set([...consumers.values()].flatMap(c => [...c]))].map(p => sizes.get(p) ?? 0))
+      : undefined
+    const archive = saved.filter(u => u.archiveBytes !== undefined)
+    return {
+      outcome: describe(done, saved.length, plan.splits.length),
+      ...(done.snapshotKey ? { snapshotKey: done.snapshotKey } : {}),
+      ...(done.uploaded.length ? { packKey: done.uploaded.at(-1)!.ref.key } : {}),
+      pathsSaved: sum(saved.map(u => u.ref.paths.length)),
+      bytesSaved: sum(saved.map(u => u.bytes)),
+      ...(archive.length ? { archiveBytes: sum(archive.map(u => u.archiveBytes!)) } : {}),
+      ...(closureBytes !== undefined ? { closureBytes } : {}),
+      phases
+    }
   } finally {
     await removeTree(ctx.backend.stageRoot)
   }
 }
 
-/**
- * A pack says what its paths' NAR hashes are, and restores check it: never
- * upload a path whose files no longer match its row (changed in place, say).
- * Such paths are left out with every path that refers to them.
- */
-async function withoutAltered(
-  ctx: CacheContext,
-  phases: Phase[],
-  paths: string[]
-): Promise<string[]> {
-  const lay = ctx.layout
-  const db = NixDb.open(lay.dbFile, { readonly: true })
-  try {
-    const bad = await timed(phases, 'check', () => mismatches(lay.storeDir, db.rows(paths)))
-    phases.at(-1)!.paths = paths.length
-    if (bad.length === 0) return paths
-    const drop = new Set(db.referrersClosure(bad.map(b => b.path)))
-    ctx.log.warning(
-      `${bad.length} path(s) differ from what the Nix database says of them (${bad[0]!.reason}); ` +
-        `not saving them or the ${drop.size - bad.length} path(s) that refer to them. ` +
-        '`nix-store --verify --check-contents --repair` can mend them.'
-    )
-    return paths.filter(p => !drop.has(p))
-  } finally {
-    db.close()
+/** A consumer without an index entry of its own. */
+const ANON = ':job'
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
+
+function describe(
+  done: Awaited<ReturnType<typeof publish>>,
+  saved: number,
+  splits: number
+): string {
+  if (!done.snapshotKey && done.indexEntries === 0 && saved === 0) {
+    return 'Nothing new in the store: no upload.'
   }
+  const parts = [
+    saved > 0 ? `saved ${saved} new pack(s)` : 'no new pack',
+    splits > 0 ? `split ${splits} restored pack(s) along what this set needs` : '',
+    done.snapshotKey ? `snapshot ${done.snapshotKey}` : '',
+    done.indexEntries > 0
+      ? `${done.indexEntries} package index entr${done.indexEntries === 1 ? 'y' : 'ies'}`
+      : '',
+    done.republished > 0
+      ? `${done.republished} other entr${done.republished === 1 ? 'y' : 'ies'} now naming the split packs`
+      : ''
+  ]
+  const text = parts.filter(Boolean).join('; ')
+  return `${text[0]!.toUpperCase()}${text.slice(1)}.`
 }
 
-/** Signs every row of the staged pack in `dir` (Nix's narinfo fingerprint). */
-function signPack(dir: string, key: SigningKey): void {
-  NixDb.with(join(dir, 'db.sqlite'), {}, db => {
-    const sigs = new Map<string, string>()
-    for (const r of db.rows()) sigs.set(r.path, withSignature(r.sigs, signRow(r, key), key.name))
-    db.setSigs(sigs)
-  })
-}
-
-/** Stages and uploads one pack of `paths`, then a snapshot of `packs` and it. */
-async function savePack(
-  ctx: CacheContext,
-  phases: Phase[],
-  paths: string[],
-  packs: PackRef[],
-  broken: ReadonlySet<string>
-): Promise<SaveReport> {
-  const { backend, layout: lay, log } = ctx
-  let key = packKey(ctx.keys, paths)
-  await removeTree(backend.stageRoot)
-  const info = await timed(phases, 'stage', async () => {
-    const staged = await stagePack(lay, paths, backend.entryDir)
-    if (ctx.trust.signingKey) signPack(backend.entryDir, ctx.trust.signingKey)
-    return staged
-  })
-  phases.at(-1)!.paths = paths.length
-  phases.at(-1)!.bytes = info.bytes
-  const trees = { storeDir: lay.storeDir, names: info.paths.map(baseName) }
-  let outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key, trees))
-  if (outcome.result === 'exists' && broken.has(key)) {
-    // The restore found this entry broken or could not get it: replace it where
-    // the backend can; elsewhere save the same paths under a new key.
-    const old = key
-    if (!backend.canReplace) key = healedPackKey(key)
-    outcome = await timed(phases, 'upload pack', () =>
-      backend.save(backend.entryDir, key, trees, { replace: backend.canReplace })
-    )
-    log.info(
-      `Pack ${old} was broken or unreadable when restored: ` +
-        (key === old ? 'replaced it.' : `saved its paths again as ${key}.`)
-    )
-  }
-  log.info(
-    outcome.result === 'saved'
-      ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`
-      : `Pack ${key} is already in the cache.`
-  )
-  const snapshot = await saveManifest(ctx, phases, [...packs, { key, paths: info.paths }])
-  const saved = outcome.result === 'saved'
-  return {
-    outcome: saved
-      ? `Saved ${paths.length} new paths as pack ${key}; snapshot ${snapshot}.`
-      : `The ${paths.length} new paths were already in the cache as pack ${key}; snapshot ${snapshot}.`,
-    snapshotKey: snapshot,
-    packKey: key,
-    pathsSaved: saved ? paths.length : 0,
-    bytesSaved: saved ? info.bytes : 0,
-    ...(outcome.archiveBytes !== undefined ? { archiveBytes: outcome.archiveBytes } : {}),
-    phases
-  }
-}
-
-interface Plan {
-  /** Paths for the new pack: closure of this job's paths, less what restored packs hold. */
-  paths: string[]
-  /** Restored packs whose paths are all still valid: the new snapshot keeps them. */
+interface Local {
+  /** Restored packs whose paths are all still valid. */
   reusable: PackRef[]
-  /** Everything the snapshot needs, for a compacted pack. */
-  compacted: string[]
+  /** Paths this job added that are not derivations or their sources and no restored pack holds. */
+  built: string[]
 }
 
-function planSave(
-  dbFile: string,
-  storeDir: string,
-  state: CacheState,
-  warn: (m: string) => void
-): Plan {
+/**
+ * What this job added besides what evaluation writes (store derivations, and the
+ * sources they refer to): when that is nothing and the restore was a full hit,
+ * the save need not ask Nix anything.
+ */
+function readLocal(dbFile: string, state: CacheState): Local {
   return NixDb.with(dbFile, { readonly: true }, db => {
     const packs = state.manifest?.packs ?? []
     const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)))
     const reusable = packs.filter(p => p.paths.every(x => valid.has(x)))
     const held = new Set(reusable.flatMap(p => p.paths))
     const fresh = db.pathsSince(state.watermark)
-    const onDisk = (paths: string[]): string[] => withoutMissing(db, storeDir, paths, warn)
-    const paths = onDisk(db.closure(fresh).filter(p => !held.has(p)))
-    const compacted = onDisk(db.closure([...held, ...paths]))
-    return { paths, reusable, compacted }
+    const drvs = fresh.filter(p => p.endsWith('.drv'))
+    const sources = new Set(db.rows(drvs).flatMap(r => r.references))
+    const built = fresh.filter(p => !p.endsWith('.drv') && !sources.has(p) && !held.has(p))
+    return { reusable, built }
   })
 }
 
-/** Drops paths whose folder is gone, and every path that refers to one of them. */
-function withoutMissing(
-  db: NixDb,
+/**
+ * Each consumer's closure: SHELL and every attribute whose output Nix named and
+ * is valid here; without roots, one consumer, everything this job added and
+ * every restored path. Paths without a folder are left out with their referrers.
+ */
+function needsOf(
+  dbFile: string,
   storeDir: string,
-  paths: string[],
+  roots: Roots | undefined,
+  local: Local,
   warn: (m: string) => void
-): string[] {
-  const missing = paths.filter(p => !existsSync(join(storeDir, baseName(p))))
-  if (missing.length === 0) return paths
-  const drop = new Set(db.referrersClosure(missing))
-  warn(
-    `${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
-      `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`
-  )
-  return paths.filter(p => !drop.has(p))
-}
-
-async function saveManifest(ctx: CacheContext, phases: Phase[], packs: PackRef[]): Promise<string> {
-  const key = snapshotKey(
-    ctx.keys,
-    packs.map(p => p.key)
-  )
-  const manifest: Manifest = { format: MANIFEST_FORMAT, packs, createdAt: new Date().toISOString() }
-  const { backend } = ctx
-  await removeTree(backend.entryDir)
-  await mkdir(backend.entryDir, { recursive: true })
-  await writeManifest(backend.entryDir, manifest)
-  const outcome = await timed(phases, 'upload snapshot', () => backend.save(backend.entryDir, key))
-  await removeTree(backend.stageRoot)
-  ctx.log.info(
-    outcome.result === 'saved'
-      ? `Saved snapshot ${key}`
-      : `Snapshot ${key} is already in the cache.`
-  )
-  return key
+): Needs {
+  return NixDb.with(dbFile, { readonly: true }, db => {
+    const named = new Map<string, string[]>()
+    // Attributes the shell's inputs could not be told apart by (roots.ts) are
+    // one consumer, ANON, without index entries.
+    if (roots && roots.attrs.size === 0) named.set(ANON, roots.shell)
+    else if (roots) {
+      named.set(SHELL, roots.shell)
+      for (const [attr, r] of roots.attrs) named.set(attr, r)
+    }
+    const consumers = new Map<string, Set<string>>()
+    const rootsOf = new Map<string, string[]>()
+    for (const [c, r] of named) {
+      const valid = db.validAmong(r)
+      if (valid.length === 0 && c !== SHELL) continue
+      consumers.set(c, new Set(db.closure(valid)))
+      if (c !== ANON) rootsOf.set(c, valid)
+    }
+    if (!roots) {
+      const restored = local.reusable.flatMap(p => p.paths)
+      consumers.set(ANON, new Set(db.closure([...local.built, ...restored])))
+    }
+    const missing = [...new Set([...consumers.values()].flatMap(c => [...c]))].filter(
+      p => !existsSync(join(storeDir, baseName(p)))
+    )
+    if (missing.length > 0) {
+      const drop = new Set(db.referrersClosure(missing))
+      warn(
+        `${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
+          `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`
+      )
+      for (const [c, s] of consumers) consumers.set(c, new Set([...s].filter(p => !drop.has(p))))
+    }
+    return { consumers, roots: rootsOf }
+  })
 }

@@ -1,0 +1,151 @@
+// Writing a save's entries, in the order that keeps every name's target there
+// before the name: packs, then the snapshot naming them, then the package index
+// entries, then the other sets' entries that named a pack this save split.
+import {
+  KEY_VERSION,
+  packageKey,
+  packagePrefix,
+  SHELL,
+  snapshotKey,
+  snapshotPrefixOf
+} from '../keys.js'
+import type { Phase } from '../log.js'
+import type { CacheContext, CacheState } from '../snapshot/context.js'
+import { readEntry, writeEntry, type Entry } from '../snapshot/entries.js'
+import { MANIFEST_FORMAT, type Manifest, type PackRef } from '../snapshot/manifest.js'
+import { uploadPack, type Uploaded } from '../snapshot/upload.js'
+import { packsFor, type PackPlan } from './plan.js'
+
+export interface Needs {
+  /** Consumer -> its closure; SHELL and attribute names, or one anonymous consumer. */
+  consumers: ReadonlyMap<string, ReadonlySet<string>>
+  /** Consumer -> its roots; only consumers that get an index entry. */
+  roots: ReadonlyMap<string, readonly string[]>
+}
+
+export interface Published {
+  uploaded: Uploaded[]
+  snapshotKey?: string
+  indexEntries: number
+  republished: number
+}
+
+export function isIndexKey(key: string): boolean {
+  return key.startsWith(`${KEY_VERSION}-index-`)
+}
+
+/** The attribute an index entry is for (SHELL for the shell's own). */
+function attrOf(e: Entry): string {
+  return e.manifest.dependencies?.[0] ?? SHELL
+}
+
+const keysOf = (packs: readonly PackRef[]): string => packs.map(p => p.key).join('\n')
+
+function manifest(packs: PackRef[], dependencies: string[], roots?: readonly string[]): Manifest {
+  return {
+    format: MANIFEST_FORMAT,
+    packs,
+    createdAt: new Date().toISOString(),
+    dependencies,
+    ...(roots ? { roots: [...roots].sort() } : {})
+  }
+}
+
+export async function publish(
+  ctx: CacheContext,
+  phases: Phase[],
+  state: CacheState,
+  plan: PackPlan,
+  needs: Needs
+): Promise<Published> {
+  const broken = new Set(state.broken ?? [])
+  const uploaded: Uploaded[] = []
+  const up = async (paths: readonly string[]): Promise<PackRef> => {
+    const u = await uploadPack(ctx, phases, paths, broken)
+    uploaded.push(u)
+    return u.ref
+  }
+  const replaced = new Map<string, PackRef[]>()
+  const named: PackRef[] = [...plan.keep]
+  for (const s of plan.splits) {
+    const parts = [await up(s.parts[0]), await up(s.parts[1])]
+    replaced.set(s.from.key, parts)
+    named.push(parts[0]!)
+  }
+  for (const f of plan.fresh) named.push(await up(f))
+
+  const deps = [...ctx.keys.dependencies]
+  const allRoots = needs.roots.size > 0 ? [...new Set([...needs.roots.values()].flat())] : undefined
+  const exact = state.source === 'snapshot' ? state.entries?.[0] : undefined
+  let key: string | undefined
+  if (!exact || keysOf(exact.manifest.packs) !== keysOf(named) || !exact.manifest.roots) {
+    key = snapshotKey(
+      ctx.keys,
+      named.map(p => p.key)
+    )
+    await writeEntry(ctx, phases, 'snapshot', key, manifest(named, deps, allRoots))
+  }
+
+  const prior = new Map(
+    (state.entries ?? []).filter(e => isIndexKey(e.key)).map(e => [attrOf(e), e])
+  )
+  let indexEntries = 0
+  for (const [attr, roots] of needs.roots) {
+    const packs = packsFor(named, needs.consumers.get(attr)!)
+    const before = prior.get(attr)
+    if (before && keysOf(before.manifest.packs) === keysOf(packs)) continue
+    const entry = manifest(packs, attr === SHELL ? [] : [attr], roots)
+    await writeEntry(ctx, phases, 'index entry', packageKey(ctx.keys, attr), entry)
+    indexEntries++
+  }
+  const republished =
+    replaced.size > 0
+      ? await republish(ctx, phases, state, replaced, new Set(needs.roots.keys()))
+      : 0
+  return { uploaded, ...(key ? { snapshotKey: key } : {}), indexEntries, republished }
+}
+
+/**
+ * Entries of other sets that named a pack this save split now name its parts
+ * (the same paths), so the old pack is no longer live: the snapshot this job
+ * fell back to, and the index entries of that snapshot's attributes.
+ */
+async function republish(
+  ctx: CacheContext,
+  phases: Phase[],
+  state: CacheState,
+  replaced: ReadonlyMap<string, PackRef[]>,
+  own: ReadonlySet<string>
+): Promise<number> {
+  // An exact snapshot is this set's own: the new one supersedes it.
+  if (state.source === 'snapshot') return 0
+  const entries = (state.entries ?? []).filter(e => !(isIndexKey(e.key) && own.has(attrOf(e))))
+  const seen = new Set(entries.filter(e => isIndexKey(e.key)).map(attrOf))
+  for (const e of entries.filter(x => !isIndexKey(x.key))) {
+    for (const attr of [SHELL, ...(e.manifest.dependencies ?? [])]) {
+      if (own.has(attr) || seen.has(attr)) continue
+      seen.add(attr)
+      const found = await readEntry(ctx, packagePrefix(ctx.keys, attr)).catch(() => undefined)
+      if (found) entries.push(found)
+    }
+  }
+  let n = 0
+  for (const e of entries) {
+    if (!e.manifest.packs.some(p => replaced.has(p.key))) continue
+    const packs = e.manifest.packs.flatMap(p => replaced.get(p.key) ?? [p])
+    const m = { ...e.manifest, packs, createdAt: new Date().toISOString() }
+    const index = isIndexKey(e.key)
+    const prefix = index ? undefined : snapshotPrefixOf(ctx.keys, e.key)
+    if (!index && !prefix) continue // made with another platform prefix: not ours to replace
+    const key = index
+      ? packageKey(ctx.keys, attrOf(e))
+      : snapshotKey(
+          ctx.keys,
+          packs.map(p => p.key),
+          prefix
+        )
+    await writeEntry(ctx, phases, isIndexKey(e.key) ? 'index entry' : 'snapshot', key, m)
+    n++
+  }
+  return n
+}
