@@ -102910,8 +102910,11 @@ async function findPacks(ctx) {
         catch (e) {
             if (!(e instanceof UnreadableEntryError))
                 throw e;
-            ctx.log.warning(`Cache entry ${e.message}. Not using it.`);
-            broken.push(e.key);
+            // The closest-snapshot lookup can find the same broken entry again.
+            if (!broken.includes(e.key)) {
+                ctx.log.warning(`Cache entry ${e.message}. Not using it.`);
+                broken.push(e.key);
+            }
             return undefined;
         }
     };
@@ -103307,11 +103310,16 @@ async function publish(ctx, phases, state, plan, needs) {
         await writeEntry(ctx, phases, 'snapshot', key, manifest(named, deps, allRoots));
     }
     const prior = new Map((state.entries ?? []).filter(e => isIndexKey(e.key)).map(e => [attrOf(e), e]));
+    // After an exact snapshot, the index was written by that snapshot's save:
+    // an entry changes only when it needs a pack this save wrote.
+    const written = new Set(uploaded.filter(u => u.saved).map(u => u.ref.key));
     let indexEntries = 0;
     for (const [attr, roots] of needs.roots) {
         const packs = packsFor(named, needs.consumers.get(attr));
         const before = prior.get(attr);
         if (before && keysOf(before.manifest.packs) === keysOf(packs))
+            continue;
+        if (!before && exact && !packs.some(p => written.has(p.key)))
             continue;
         const entry = manifest(packs, attr === SHELL ? [] : [attr], roots);
         await writeEntry(ctx, phases, 'index entry', packageKey(ctx.keys, attr), entry);

@@ -102979,8 +102979,11 @@ async function findPacks(ctx) {
         catch (e) {
             if (!(e instanceof UnreadableEntryError))
                 throw e;
-            ctx.log.warning(`Cache entry ${e.message}. Not using it.`);
-            broken.push(e.key);
+            // The closest-snapshot lookup can find the same broken entry again.
+            if (!broken.includes(e.key)) {
+                ctx.log.warning(`Cache entry ${e.message}. Not using it.`);
+                broken.push(e.key);
+            }
             return undefined;
         }
     };

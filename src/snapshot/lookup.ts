@@ -28,8 +28,11 @@ export async function findPacks(ctx: CacheContext): Promise<Found> {
       return await readEntry(ctx, prefix, fallbacks)
     } catch (e) {
       if (!(e instanceof UnreadableEntryError)) throw e
-      ctx.log.warning(`Cache entry ${e.message}. Not using it.`)
-      broken.push(e.key)
+      // The closest-snapshot lookup can find the same broken entry again.
+      if (!broken.includes(e.key)) {
+        ctx.log.warning(`Cache entry ${e.message}. Not using it.`)
+        broken.push(e.key)
+      }
       return undefined
     }
   }
