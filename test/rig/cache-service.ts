@@ -28,6 +28,8 @@ export interface CacheService {
   calls: string[]
   /** Replaces a stored entry's bytes in Azurite, as a flipped bit or a bad writer would. */
   overwrite(key: string, bytes: Buffer): Promise<void>
+  /** Forgets an entry, as GitHub's eviction does. */
+  remove(key: string): void
   stop(): Promise<void>
 }
 
@@ -123,6 +125,11 @@ export async function startCacheService(): Promise<CacheService> {
         body: bytes
       })
       if (!r.ok) throw new Error(`overwriting ${key}: ${r.status} ${await r.text()}`)
+    },
+    remove(key) {
+      const i = entries.findIndex(e => e.key === key)
+      if (i < 0) throw new Error(`no entry ${key}`)
+      entries.splice(i, 1)
     },
     async stop() {
       server.closeAllConnections()

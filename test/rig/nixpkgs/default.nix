@@ -69,6 +69,15 @@ let
       chmod +x $out/bin/bigbin
     '' { };
 
+    # A few MB of its own, and bigbin's at run time: a pack made for bigapp holds
+    # both, and a set that needs bigbin alone needs only part of it.
+    bigapp = mkDrv "bigapp-1.0" ''
+      mkdir -p $out/bin $out/lib
+      cp /usr/bin/nix $out/lib/bigapp.bin
+      printf '#!/bin/sh\nexec ${bigbin}/bin/bigbin "$@"\n' > $out/bin/bigapp
+      chmod +x $out/bin/bigapp
+    '' { };
+
     # Content-addressed (needs the ca-derivations experimental feature): fills
     # the Realisations tables.
     caHello = mkDrv "ca-hello" ''
