@@ -73,7 +73,7 @@ let
     # both, and a set that needs bigbin alone needs only part of it.
     bigapp = mkDrv "bigapp-1.0" ''
       mkdir -p $out/bin $out/lib
-      cp /usr/bin/nix $out/lib/bigapp.bin
+      cp ${bigbin}/lib/* $out/lib/
       printf '#!/bin/sh\nexec ${bigbin}/bin/bigbin "$@"\n' > $out/bin/bigapp
       chmod +x $out/bin/bigapp
     '' { };

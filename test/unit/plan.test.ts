@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest'
+import { packsFor, planPacks, type PlanInput } from '../../src/packages/plan.js'
+
+const MB = 1024 * 1024
+const p = (name: string): string => `/nix/store/${'a'.repeat(32)}-${name}`
+
+function input(o: {
+  consumers: Record<string, string[]>
+  sizes: Record<string, number>
+  packs?: Record<string, string[]>
+  maxPacks?: number
+}): PlanInput {
+  return {
+    consumers: new Map(Object.entries(o.consumers).map(([k, v]) => [k, new Set(v.map(p))])),
+    sizes: new Map(Object.entries(o.sizes).map(([k, v]) => [p(k), v])),
+    packs: Object.entries(o.packs ?? {}).map(([key, paths]) => ({
+      key,
+      paths: paths.map(p).sort()
+    })),
+    minPack: MB,
+    maxPacks: o.maxPacks ?? 8
+  }
+}
+const names = (paths: string[]): string[] => paths.map(x => x.slice(44)).sort()
+
+describe('planPacks', () => {
+  it('groups new paths by the consumers that need them; small groups together', () => {
+    const plan = planPacks(
+      input({
+        consumers: { ':shell': ['bash', 'libc'], gcc: ['gcc', 'libc'], ffmpeg: ['ffmpeg', 'libc'] },
+        sizes: { bash: 10, libc: 5 * MB, gcc: 20 * MB, ffmpeg: 15 * MB }
+      })
+    )
+    expect(plan.keep).toEqual([])
+    expect(plan.fresh.map(names).sort()).toEqual([['bash'], ['ffmpeg'], ['gcc'], ['libc']])
+  })
+
+  it('does not inherit a restored pack this set does not need', () => {
+    const plan = planPacks(
+      input({
+        consumers: { figlet: ['figlet'] },
+        sizes: { figlet: 10, big: 24 * MB },
+        packs: { big: ['big'] }
+      })
+    )
+    expect(plan.keep).toEqual([])
+    expect(plan.splits).toEqual([])
+    expect(plan.fresh.map(names)).toEqual([['figlet']])
+  })
+
+  it('splits a restored pack into the needed part and the rest when the rest is worth a pack', () => {
+    const plan = planPacks(
+      input({
+        consumers: { bigbin: ['bigbin'] },
+        sizes: { bigbin: 13 * MB, bigapp: 3 * MB },
+        packs: { app: ['bigapp', 'bigbin'] }
+      })
+    )
+    expect(plan.splits).toHaveLength(1)
+    expect(plan.splits[0]!.parts.map(names)).toEqual([['bigbin'], ['bigapp']])
+    expect(plan.fresh).toEqual([])
+  })
+
+  it('names a pack whole when what this set does not need is small', () => {
+    const plan = planPacks(
+      input({
+        consumers: { bigbin: ['bigbin'] },
+        sizes: { bigbin: 13 * MB, readme: 1000 },
+        packs: { app: ['readme', 'bigbin'] }
+      })
+    )
+    expect(plan.keep.map(k => k.key)).toEqual(['app'])
+    expect(plan.splits).toEqual([])
+  })
+
+  it('names a pack once when another pack already held its paths', () => {
+    const plan = planPacks(
+      input({
+        consumers: { a: ['a', 'b'] },
+        sizes: { a: 2 * MB, b: 2 * MB },
+        packs: { one: ['a', 'b'], two: ['a'] }
+      })
+    )
+    expect(plan.keep.map(k => k.key)).toEqual(['one'])
+  })
+
+  it('past maxPacks, packs the small packs and groups together', () => {
+    const consumers: Record<string, string[]> = {}
+    const sizes: Record<string, number> = {}
+    const packs: Record<string, string[]> = {}
+    for (let i = 0; i < 6; i++) {
+      consumers[`old${i}`] = [`old${i}`]
+      sizes[`old${i}`] = 100
+      packs[`k${i}`] = [`old${i}`]
+      consumers[`new${i}`] = [`new${i}`]
+      sizes[`new${i}`] = i === 0 ? 2 * MB : 100
+    }
+    consumers.big = ['big']
+    sizes.big = 50 * MB
+    packs.kbig = ['big']
+    const plan = planPacks(input({ consumers, sizes, packs, maxPacks: 8 }))
+    expect(plan.keep.map(k => k.key)).toEqual(['kbig'])
+    expect(plan.fresh).toHaveLength(1)
+    expect(plan.fresh[0]).toHaveLength(12)
+  })
+})
+
+describe('packsFor', () => {
+  it('names the packs holding any path of a closure, in order', () => {
+    const packs = [
+      { key: 'x', paths: [p('a')] },
+      { key: 'y', paths: [p('b'), p('c')] },
+      { key: 'z', paths: [p('d')] }
+    ]
+    expect(packsFor(packs, new Set([p('c'), p('a')])).map(k => k.key)).toEqual(['x', 'y'])
+  })
+})
