@@ -56,6 +56,7 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
     expect(c.main.code, c.main.stdout + c.main.stderr).toBe(0)
     expect(c.main.stdout).toContain(' < cold Hello, world! >')
     expect(c.main.outputs['cache-hit']).toBe('false')
+    expect(c.main.outputs['restore-source']).toBe('none')
     expect(c.main.outputs['nix-portable']).toBe(cold.launcher)
     expect(c.main.env.NP_LOCATION).toBe(cold.location)
     expect(c.post.code, c.post.stdout).toBe(0)
@@ -69,6 +70,8 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
     )
     expect(w.main.code, w.main.stdout).toBe(0)
     expect(w.main.outputs['cache-hit']).toBe('true')
+    expect(w.main.outputs['restore-source']).toBe('snapshot')
+    expect(w.main.summary).toMatch(/bytes restored: ([\d.]+ MiB) of \1 the closure needs/)
     expect(w.main.outputs['restored-key']).toMatch(/^nix-store-cache-v1-linux-/)
     expect(Number(w.main.outputs['paths-restored'])).toBe(Number(c.post.outputs['paths-saved']))
     expect(countBuilds(w.main.stderr + w.main.stdout)).toBe(0)
@@ -85,11 +88,23 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
     )
     expect(m.main.code).toBe(0)
     expect(m.main.outputs['cache-hit']).toBe('false')
+    expect(m.main.outputs['restore-source']).toBe('partial')
     expect(Number(m.main.outputs['paths-restored'])).toBeGreaterThan(5)
-    expect(Number(m.post.outputs['paths-saved'])).toBeLessThanOrEqual(3)
+    expect(Number(m.post.outputs['paths-saved'])).toBe(1) // figlet
     expect(Number(m.post.outputs['bytes-saved'])).toBeLessThan(
       Number(c.post.outputs['bytes-saved']) / 10
     )
+    expect(m.post.summary).toMatch(/the closure of these dependencies: /)
+
+    // A combination never run, of packages the cache has: the index, and no build.
+    const combo = await world()
+    const n = await new Job(combo, service?.env).action(inputs(combo, 'figlet hello', 'figlet x'))
+    expect(n.main.code, n.main.stdout).toBe(0)
+    expect(n.main.outputs['restore-source']).toBe('packages')
+    expect(n.main.outputs['cache-hit']).toBe('true')
+    expect(countBuilds(n.main.stderr + n.main.stdout)).toBe(0)
+    expect(n.post.code, n.post.stdout).toBe(0)
+    expect(n.post.stdout).toMatch(/saved snapshot/)
   })
 
   it('restore and save sub-actions share state across steps', async () => {
