@@ -103712,7 +103712,8 @@ async function cliMain(argv, log = consoleLogger, debugOutput = filterDebugOutpu
         const r = await restoreSnapshot(ctx);
         log.info(restoreLine(r));
         if (command === 'restore') {
-            await (0,promises_namespaceObject.writeFile)(stateFile, JSON.stringify(r.state));
+            const state = { ...r.state, nixPortable: { path: config.nixPortable, runtime } };
+            await (0,promises_namespaceObject.writeFile)(stateFile, JSON.stringify(state));
             return 0;
         }
         const code = await runNixShell({ ...config, runtime, command: config.run });

@@ -52,7 +52,8 @@ export async function cliMain(
     const r = await restoreSnapshot(ctx)
     log.info(restoreLine(r))
     if (command === 'restore') {
-      await writeFile(stateFile, JSON.stringify(r.state))
+      const state = { ...r.state, nixPortable: { path: config.nixPortable, runtime } }
+      await writeFile(stateFile, JSON.stringify(state))
       return 0
     }
     const code = await runNixShell({ ...config, runtime, command: config.run })

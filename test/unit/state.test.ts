@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keepState, loadState, STATE_FILE_ENV } from '../../src/action/state.js'
-import type { CacheState } from '../../src/snapshot/context.js'
+import { parseState, type CacheState } from '../../src/snapshot/context.js'
 import { parseFileCommands } from '../rig/runner.js'
 
 const HASH = '0123456789abcdfghijklmnpqrsvwxyz'
@@ -60,5 +60,38 @@ describe('action state', () => {
 
   it('has nothing for a post step whose main kept nothing', async () => {
     expect(await loadState('post')).toBeUndefined()
+  })
+})
+
+describe('parseState', () => {
+  const paths = [`/nix/store/${HASH}-a`]
+  const entry = {
+    key: 'nix-store-cache-v1-index-x',
+    manifest: { format: 1, createdAt: '', packs: [{ key: 'p', paths }], dependencies: ['gcc'] }
+  }
+
+  it('keeps where the restore took its packs from, the entries it read and its nix-portable', () => {
+    const state = parseState({
+      watermark: 3,
+      cacheHit: true,
+      source: 'packages',
+      entries: [entry],
+      nixPortable: { path: '/opt/np', runtime: 'bwrap' }
+    })
+    expect(state.source).toBe('packages')
+    expect(state.entries).toEqual([entry])
+    expect(state.nixPortable).toEqual({ path: '/opt/np', runtime: 'bwrap' })
+  })
+
+  it.each([
+    [{ source: 'everything' }, 'source'],
+    [{ nixPortable: { path: 1 } }, 'nixPortable']
+  ])('drops a malformed %j', (value, field) => {
+    expect(parseState(value)).not.toHaveProperty(field)
+  })
+
+  it('refuses an entry whose manifest is malformed', () => {
+    const bad = { ...entry, manifest: { ...entry.manifest, dependencies: ['a b'] } }
+    expect(() => parseState({ entries: [bad] })).toThrow(/malformed dependencies/)
   })
 })
