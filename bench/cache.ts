@@ -5,7 +5,7 @@
 // every restore into a fresh folder, sync between measurements); then the bytes
 // a one-package delta writes and the time of a save with nothing new.
 import { execFileSync } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Phase } from '../src/log.js'
 import { describePhases } from '../src/report-text.js'
@@ -13,40 +13,16 @@ import { restoreSnapshot } from '../src/snapshot/restore.js'
 import { saveSnapshot } from '../src/snapshot/save.js'
 import type { CacheState } from '../src/snapshot/context.js'
 import { contextFor } from '../test/rig/jobs.js'
-import { makeWorld, nixOk, removeWorld, storeDir, type World } from '../test/rig/world.js'
+import { nixOk, storeDir, type World } from '../test/rig/world.js'
+import { machineCode, worlds } from './common.js'
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
 const ROUNDS = 7
 
-function isElf(file: string): boolean {
-  const fd = openSync(file, 'r')
-  try {
-    const b = Buffer.alloc(4)
-    return readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === '\x7fELF'
-  } finally {
-    closeSync(fd)
-  }
-}
-
-/** ELF files from /usr (never following links), up to TARGET bytes. */
-function machineCode(): string[] {
-  const found = execFileSync(
-    'find',
-    ['/usr/lib', '/usr/libexec', '/usr/bin', '-type', 'f', '-size', '+16k', '-size', '-16M'],
-    {
-      maxBuffer: 64 * 1024 * 1024
-    }
-  )
-  const out: string[] = []
-  let total = 0
-  for (const f of found.toString().split('\n').sort()) {
-    if (!f || /[\s"'$`\\]/.test(f) || !isElf(f)) continue
-    out.push(f)
-    total += statSync(f).size
-    if (total >= TARGET) break
-  }
-  return out
+/** ELF files from /usr, up to TARGET bytes. */
+function machineCodeFiles(): string[] {
+  return machineCode([TARGET], '16M')[0]!
 }
 
 function nixFile(files: string[]): string {
@@ -76,15 +52,10 @@ async function secondsAsync(f: () => Promise<unknown>): Promise<number> {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 async function main(): Promise<void> {
-  const worlds: World[] = []
-  const world = async (): Promise<World> => {
-    const w = await makeWorld()
-    worlds.push(w)
-    return w
-  }
+  const { world, removeAll } = worlds()
   try {
     const src = await world()
-    const files = machineCode()
+    const files = machineCodeFiles()
     writeFileSync(join(src.root, 'bench.nix'), nixFile(files))
     const paths = (await nixOk(src, ['nix-build', join(src.root, 'bench.nix'), '--no-out-link']))
       .trim()
@@ -220,7 +191,7 @@ async function main(): Promise<void> {
       `cache: restore ${r.toFixed(2)}x, save ${s.toFixed(2)}x of tar+zstd; delta ${deltaBytes} bytes`
     )
   } finally {
-    for (const w of worlds) await removeWorld(w)
+    await removeAll()
   }
 }
 

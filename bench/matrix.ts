@@ -7,15 +7,7 @@
 // compressed union of every closure, and what one more pack costs a restore
 // (the figure MIN_PACK comes from).
 import { execFileSync } from 'node:child_process'
-import {
-  closeSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readSync,
-  statSync,
-  writeFileSync
-} from 'node:fs'
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { NixDb } from '../src/db/index.js'
 import { depsPrefix, packagePrefix, SHELL } from '../src/keys.js'
@@ -26,44 +18,12 @@ import { MANIFEST_FORMAT, type PackRef } from '../src/snapshot/manifest.js'
 import { restoreSnapshot } from '../src/snapshot/restore.js'
 import { uploadPack } from '../src/snapshot/upload.js'
 import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
-import { dbFile, makeWorld, nixOk, removeWorld, storeDir, type World } from '../test/rig/world.js'
+import { dbFile, nixOk, storeDir, type World } from '../test/rig/world.js'
+import { machineCode, worlds } from './common.js'
 
 const MB = 1024 * 1024
 const SETS = ['p1', 'p2', 'p3', 'p4']
 const COMBINATION = 'p1 p3'
-
-function isElf(file: string): boolean {
-  const fd = openSync(file, 'r')
-  try {
-    const b = Buffer.alloc(4)
-    return readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === '\x7fELF'
-  } finally {
-    closeSync(fd)
-  }
-}
-
-/** Groups of ELF files from /usr (never following links) of about the given sizes. */
-function machineCode(sizes: number[]): string[][] {
-  const found = execFileSync(
-    'find',
-    ['/usr/lib', '/usr/libexec', '/usr/bin', '-type', 'f', '-size', '+16k', '-size', '-8M'],
-    { maxBuffer: 64 * 1024 * 1024 }
-  )
-  const groups: string[][] = sizes.map(() => [])
-  let g = 0
-  let total = 0
-  for (const f of found.toString().split('\n').sort()) {
-    if (g >= sizes.length) break
-    if (!f || /[\s"'$`\\]/.test(f) || !isElf(f)) continue
-    groups[g]!.push(f)
-    total += statSync(f).size
-    if (total >= sizes[g]!) {
-      g++
-      total = 0
-    }
-  }
-  return groups
-}
 
 /** The rig's package set plus `base` and p1…p4, each of which refers to base. */
 function nixpkgs(rigNixpkgs: string, files: string[][]): string {
@@ -84,17 +44,12 @@ function nixpkgs(rigNixpkgs: string, files: string[][]): string {
 }
 
 async function main(): Promise<void> {
-  const worlds: World[] = []
-  const world = async (): Promise<World> => {
-    const w = await makeWorld()
-    worlds.push(w)
-    return w
-  }
+  const { world, removeAll } = worlds()
   try {
     const setup = await world()
     const dir = join(setup.root, 'nixpkgs')
     mkdirSync(dir)
-    const files = machineCode([40 * MB, ...SETS.map(() => 15 * MB)])
+    const files = machineCode([40 * MB, ...SETS.map(() => 15 * MB)], '8M')
     writeFileSync(join(dir, 'default.nix'), nixpkgs(join(setup.root, 'rig', 'nixpkgs'), files))
     process.env.NIX_PATH = `nixpkgs=${dir}`
     const cacheDir = join(setup.root, 'cache')
@@ -186,7 +141,7 @@ async function main(): Promise<void> {
         `live cache ${(liveBytes / unionBytes).toFixed(2)}x of union`
     )
   } finally {
-    for (const w of worlds) await removeWorld(w)
+    await removeAll()
   }
 }
 
