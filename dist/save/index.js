@@ -39253,7 +39253,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7555:
+/***/ 2874:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -102296,6 +102296,82 @@ async function timed(phases, name, f) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/packages/needs.ts
+// What a save needs to know of the location: the restored packs still whole,
+// what the job built, and each consumer's closure (an attribute, the shell),
+// from the roots Nix named (roots.ts) and the location's database.
+
+
+
+
+
+/** A consumer without an index entry of its own. */
+const ANON = ':job';
+/** Every path some consumer needs. */
+function union(consumers) {
+    return [...new Set([...consumers.values()].flatMap(c => [...c]))];
+}
+/**
+ * What this job added besides what evaluation writes (store derivations, and the
+ * sources they refer to): when that is nothing and the restore was a full hit,
+ * the save need not ask Nix anything.
+ */
+function readLocal(dbFile, state) {
+    return nixdb_NixDb.with(dbFile, { readonly: true }, db => {
+        const packs = state.manifest?.packs ?? [];
+        const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)));
+        const reusable = packs.filter(p => p.paths.every(x => valid.has(x)));
+        const held = new Set(reusable.flatMap(p => p.paths));
+        const fresh = db.pathsSince(state.watermark);
+        const drvs = fresh.filter(p => p.endsWith('.drv'));
+        const sources = new Set(db.rows(drvs).flatMap(r => r.references));
+        const built = fresh.filter(p => !p.endsWith('.drv') && !sources.has(p) && !held.has(p));
+        return { reusable, built };
+    });
+}
+/**
+ * Each consumer's closure: SHELL and every attribute whose output Nix named and
+ * is valid here; without roots, one consumer, everything this job added and
+ * every restored path. Paths without a folder are left out with their referrers.
+ */
+function needsOf(dbFile, storeDir, roots, local, warn) {
+    return nixdb_NixDb.with(dbFile, { readonly: true }, db => {
+        const named = new Map();
+        // Attributes the shell's inputs could not be told apart by (roots.ts) are
+        // one consumer, ANON, without index entries.
+        if (roots && roots.attrs.size === 0)
+            named.set(ANON, roots.shell);
+        else if (roots) {
+            named.set(SHELL, roots.shell);
+            for (const [attr, r] of roots.attrs)
+                named.set(attr, r);
+        }
+        const consumers = new Map();
+        const rootsOf = new Map();
+        for (const [c, r] of named) {
+            const valid = db.validAmong(r);
+            if (valid.length === 0 && c !== SHELL)
+                continue;
+            consumers.set(c, new Set(db.closure(valid)));
+            if (c !== ANON)
+                rootsOf.set(c, valid);
+        }
+        if (!roots) {
+            const restored = local.reusable.flatMap(p => p.paths);
+            consumers.set(ANON, new Set(db.closure([...local.built, ...restored])));
+        }
+        const missing = union(consumers).filter(p => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(storeDir, layout_baseName(p))));
+        if (missing.length > 0) {
+            const drop = new Set(db.referrersClosure(missing));
+            warn(`${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
+                `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`);
+            for (const [c, s] of consumers)
+                consumers.set(c, new Set([...s].filter(p => !drop.has(p))));
+        }
+        return { consumers, roots: rootsOf };
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/packages/plan.ts
 function planPacks(input) {
     const { consumers, packs, minPack } = input;
@@ -102862,7 +102938,6 @@ function acquire(dir, o) {
 
 
 
-
 /**
  * A group of new paths smaller than this is packed with the other small ones,
  * and a restored pack is split only when the part a set does not need is at
@@ -102891,27 +102966,7 @@ async function saveLocked(ctx, state) {
     if (state.cacheHit && whole && local.built.length === 0) {
         if (state.source !== 'packages')
             return nothing('Nothing new in the store: no upload.');
-        // The index had every attribute: name its packs under this set's own key,
-        // so the next job finds them with one lookup.
-        const key = snapshotKey(ctx.keys, local.reusable.map(p => p.key));
-        const roots = [...new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))].sort();
-        const m = {
-            format: MANIFEST_FORMAT,
-            packs: local.reusable,
-            createdAt: new Date().toISOString()
-        };
-        await writeEntry(ctx, phases, 'snapshot', key, {
-            ...m,
-            dependencies: [...ctx.keys.dependencies],
-            roots
-        });
-        return {
-            outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
-            snapshotKey: key,
-            pathsSaved: 0,
-            bytesSaved: 0,
-            phases
-        };
+        return snapshotOfIndex(ctx, phases, state, local.reusable);
     }
     let roots;
     try {
@@ -102923,13 +102978,11 @@ async function saveLocked(ctx, state) {
     }
     const needs = await onLocalDb(ctx, () => needsOf(lay.dbFile, lay.storeDir, roots, local, m => log.warning(m)));
     const restoredPaths = new Set(local.reusable.flatMap(p => p.paths));
-    const newPaths = [...new Set([...needs.consumers.values()].flatMap(c => [...c]))].filter(p => !restoredPaths.has(p));
+    const newPaths = union(needs.consumers).filter(p => !restoredPaths.has(p));
     // Restored paths were checked against their rows by this job's restore.
     const bad = await onLocalDb(ctx, () => altered(ctx, phases, newPaths));
     const consumers = new Map([...needs.consumers].map(([c, s]) => [c, new Set([...s].filter(p => !bad.has(p)))]));
-    const sizes = await onLocalDb(ctx, () => nixdb_NixDb.with(lay.dbFile, { readonly: true }, db => db.narSizes([
-        ...new Set([...consumers.values()].flatMap(c => [...c]).concat([...restoredPaths]))
-    ])));
+    const sizes = await onLocalDb(ctx, () => nixdb_NixDb.with(lay.dbFile, { readonly: true }, db => db.narSizes([...new Set([...union(consumers), ...restoredPaths])])));
     const plan = planPacks({
         consumers,
         sizes,
@@ -102939,28 +102992,49 @@ async function saveLocked(ctx, state) {
     });
     try {
         const done = await publish(ctx, phases, state, plan, { ...needs, consumers });
-        const saved = done.uploaded.filter(u => u.saved);
-        const closureBytes = roots
-            ? sum([...new Set([...consumers.values()].flatMap(c => [...c]))].map(p => sizes.get(p) ?? 0))
-            : undefined;
-        const archive = saved.filter(u => u.archiveBytes !== undefined);
-        return {
-            outcome: describe(done, saved.length, plan.splits.length),
-            ...(done.snapshotKey ? { snapshotKey: done.snapshotKey } : {}),
-            ...(done.uploaded.length ? { packKey: done.uploaded.at(-1).ref.key } : {}),
-            pathsSaved: sum(saved.map(u => u.ref.paths.length)),
-            bytesSaved: sum(saved.map(u => u.bytes)),
-            ...(archive.length ? { archiveBytes: sum(archive.map(u => u.archiveBytes)) } : {}),
-            ...(closureBytes !== undefined ? { closureBytes } : {}),
-            phases
-        };
+        const closure = roots ? sum(union(consumers).map(p => sizes.get(p) ?? 0)) : undefined;
+        return report(done, plan.splits.length, closure, phases);
     }
     finally {
         await removeTree(ctx.backend.stageRoot);
     }
 }
-/** A consumer without an index entry of its own. */
-const ANON = ':job';
+function report(done, splits, closureBytes, phases) {
+    const saved = done.uploaded.filter(u => u.saved);
+    const archive = saved.filter(u => u.archiveBytes !== undefined);
+    return {
+        outcome: describe(done, saved.length, splits),
+        ...(done.snapshotKey ? { snapshotKey: done.snapshotKey } : {}),
+        ...(done.uploaded.length ? { packKey: done.uploaded.at(-1).ref.key } : {}),
+        pathsSaved: sum(saved.map(u => u.ref.paths.length)),
+        bytesSaved: sum(saved.map(u => u.bytes)),
+        ...(archive.length ? { archiveBytes: sum(archive.map(u => u.archiveBytes)) } : {}),
+        ...(closureBytes !== undefined ? { closureBytes } : {}),
+        phases
+    };
+}
+/**
+ * The index had every attribute and nothing is new: name its packs under this
+ * set's own key, so that the next job finds them with one lookup.
+ */
+async function snapshotOfIndex(ctx, phases, state, packs) {
+    const key = snapshotKey(ctx.keys, packs.map(p => p.key));
+    const roots = [...new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))].sort();
+    await writeEntry(ctx, phases, 'snapshot', key, {
+        format: MANIFEST_FORMAT,
+        packs,
+        createdAt: new Date().toISOString(),
+        dependencies: [...ctx.keys.dependencies],
+        roots
+    });
+    return {
+        outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
+        snapshotKey: key,
+        pathsSaved: 0,
+        bytesSaved: 0,
+        phases
+    };
+}
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 function describe(done, saved, splits) {
     if (!done.snapshotKey && done.indexEntries === 0 && saved === 0) {
@@ -102979,66 +103053,6 @@ function describe(done, saved, splits) {
     ];
     const text = parts.filter(Boolean).join('; ');
     return `${text[0].toUpperCase()}${text.slice(1)}.`;
-}
-/**
- * What this job added besides what evaluation writes (store derivations, and the
- * sources they refer to): when that is nothing and the restore was a full hit,
- * the save need not ask Nix anything.
- */
-function readLocal(dbFile, state) {
-    return nixdb_NixDb.with(dbFile, { readonly: true }, db => {
-        const packs = state.manifest?.packs ?? [];
-        const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)));
-        const reusable = packs.filter(p => p.paths.every(x => valid.has(x)));
-        const held = new Set(reusable.flatMap(p => p.paths));
-        const fresh = db.pathsSince(state.watermark);
-        const drvs = fresh.filter(p => p.endsWith('.drv'));
-        const sources = new Set(db.rows(drvs).flatMap(r => r.references));
-        const built = fresh.filter(p => !p.endsWith('.drv') && !sources.has(p) && !held.has(p));
-        return { reusable, built };
-    });
-}
-/**
- * Each consumer's closure: SHELL and every attribute whose output Nix named and
- * is valid here; without roots, one consumer, everything this job added and
- * every restored path. Paths without a folder are left out with their referrers.
- */
-function needsOf(dbFile, storeDir, roots, local, warn) {
-    return nixdb_NixDb.with(dbFile, { readonly: true }, db => {
-        const named = new Map();
-        // Attributes the shell's inputs could not be told apart by (roots.ts) are
-        // one consumer, ANON, without index entries.
-        if (roots && roots.attrs.size === 0)
-            named.set(ANON, roots.shell);
-        else if (roots) {
-            named.set(SHELL, roots.shell);
-            for (const [attr, r] of roots.attrs)
-                named.set(attr, r);
-        }
-        const consumers = new Map();
-        const rootsOf = new Map();
-        for (const [c, r] of named) {
-            const valid = db.validAmong(r);
-            if (valid.length === 0 && c !== SHELL)
-                continue;
-            consumers.set(c, new Set(db.closure(valid)));
-            if (c !== ANON)
-                rootsOf.set(c, valid);
-        }
-        if (!roots) {
-            const restored = local.reusable.flatMap(p => p.paths);
-            consumers.set(ANON, new Set(db.closure([...local.built, ...restored])));
-        }
-        const missing = [...new Set([...consumers.values()].flatMap(c => [...c]))].filter(p => !(0,external_node_fs_namespaceObject.existsSync)((0,external_node_path_namespaceObject.join)(storeDir, layout_baseName(p))));
-        if (missing.length > 0) {
-            const drop = new Set(db.referrersClosure(missing));
-            warn(`${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
-                `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`);
-            for (const [c, s] of consumers)
-                consumers.set(c, new Set([...s].filter(p => !drop.has(p))));
-        }
-        return { consumers, roots: rootsOf };
-    });
 }
 
 ;// CONCATENATED MODULE: ./src/action/state.ts
@@ -103129,7 +103143,7 @@ async function postRun(mode) {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7555);
+/* harmony import */ var _action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2874);
 
 await (0,_action_post_impl_js__WEBPACK_IMPORTED_MODULE_0__/* .postRun */ .Y)('save');
 

@@ -4,17 +4,16 @@
 // (packages/plan.ts) -> packs, the snapshot, the package index entries
 // (packages/publish.ts). Nothing relevant new and a full hit -> no upload.
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { NixDb } from '../db/index.js'
 import { message } from '../errors.js'
-import { SHELL, snapshotKey } from '../keys.js'
+import { snapshotKey } from '../keys.js'
 import { timed, type Phase } from '../log.js'
+import { needsOf, readLocal, union } from '../packages/needs.js'
 import { planPacks } from '../packages/plan.js'
-import { publish, type Needs } from '../packages/publish.js'
+import { publish, type Published } from '../packages/publish.js'
 import type { Roots } from '../packages/roots.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
-import { baseName } from '../store/layout.js'
 import {
   lockDir,
   lockOptions,
@@ -72,30 +71,7 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
   const whole = local.reusable.length === (state.restoredPacks ?? 0)
   if (state.cacheHit && whole && local.built.length === 0) {
     if (state.source !== 'packages') return nothing('Nothing new in the store: no upload.')
-    // The index had every attribute: name its packs under this set's own key,
-    // so the next job finds them with one lookup.
-    const key = snapshotKey(
-      ctx.keys,
-      local.reusable.map(p => p.key)
-    )
-    const roots = [...new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))].sort()
-    const m = {
-      format: MANIFEST_FORMAT,
-      packs: local.reusable,
-      createdAt: new Date().toISOString()
-    }
-    await writeEntry(ctx, phases, 'snapshot', key, {
-      ...m,
-      dependencies: [...ctx.keys.dependencies],
-      roots
-    })
-    return {
-      outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
-      snapshotKey: key,
-      pathsSaved: 0,
-      bytesSaved: 0,
-      phases
-    }
+    return snapshotOfIndex(ctx, phases, state, local.reusable)
   }
 
   let roots: Roots | undefined
@@ -111,9 +87,7 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
     needsOf(lay.dbFile, lay.storeDir, roots, local, m => log.warning(m))
   )
   const restoredPaths = new Set(local.reusable.flatMap(p => p.paths))
-  const newPaths = [...new Set([...needs.consumers.values()].flatMap(c => [...c]))].filter(
-    p => !restoredPaths.has(p)
-  )
+  const newPaths = union(needs.consumers).filter(p => !restoredPaths.has(p))
   // Restored paths were checked against their rows by this job's restore.
   const bad = await onLocalDb(ctx, () => altered(ctx, phases, newPaths))
   const consumers = new Map(
@@ -121,9 +95,7 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
   )
   const sizes = await onLocalDb(ctx, () =>
     NixDb.with(lay.dbFile, { readonly: true }, db =>
-      db.narSizes([
-        ...new Set([...consumers.values()].flatMap(c => [...c]).concat([...restoredPaths]))
-      ])
+      db.narSizes([...new Set([...union(consumers), ...restoredPaths])])
     )
   )
   const plan = planPacks({
@@ -135,36 +107,67 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
   })
   try {
     const done = await publish(ctx, phases, state, plan, { ...needs, consumers })
-    const saved = done.uploaded.filter(u => u.saved)
-    const closureBytes = roots
-      ? sum([...new Set([...consumers.values()].flatMap(c => [...c]))].map(p => sizes.get(p) ?? 0))
-      : undefined
-    const archive = saved.filter(u => u.archiveBytes !== undefined)
-    return {
-      outcome: describe(done, saved.length, plan.splits.length),
-      ...(done.snapshotKey ? { snapshotKey: done.snapshotKey } : {}),
-      ...(done.uploaded.length ? { packKey: done.uploaded.at(-1)!.ref.key } : {}),
-      pathsSaved: sum(saved.map(u => u.ref.paths.length)),
-      bytesSaved: sum(saved.map(u => u.bytes)),
-      ...(archive.length ? { archiveBytes: sum(archive.map(u => u.archiveBytes!)) } : {}),
-      ...(closureBytes !== undefined ? { closureBytes } : {}),
-      phases
-    }
+    const closure = roots ? sum(union(consumers).map(p => sizes.get(p) ?? 0)) : undefined
+    return report(done, plan.splits.length, closure, phases)
   } finally {
     await removeTree(ctx.backend.stageRoot)
   }
 }
 
-/** A consumer without an index entry of its own. */
-const ANON = ':job'
+function report(
+  done: Published,
+  splits: number,
+  closureBytes: number | undefined,
+  phases: Phase[]
+): SaveReport {
+  const saved = done.uploaded.filter(u => u.saved)
+  const archive = saved.filter(u => u.archiveBytes !== undefined)
+  return {
+    outcome: describe(done, saved.length, splits),
+    ...(done.snapshotKey ? { snapshotKey: done.snapshotKey } : {}),
+    ...(done.uploaded.length ? { packKey: done.uploaded.at(-1)!.ref.key } : {}),
+    pathsSaved: sum(saved.map(u => u.ref.paths.length)),
+    bytesSaved: sum(saved.map(u => u.bytes)),
+    ...(archive.length ? { archiveBytes: sum(archive.map(u => u.archiveBytes!)) } : {}),
+    ...(closureBytes !== undefined ? { closureBytes } : {}),
+    phases
+  }
+}
+
+/**
+ * The index had every attribute and nothing is new: name its packs under this
+ * set's own key, so that the next job finds them with one lookup.
+ */
+async function snapshotOfIndex(
+  ctx: CacheContext,
+  phases: Phase[],
+  state: CacheState,
+  packs: PackRef[]
+): Promise<SaveReport> {
+  const key = snapshotKey(
+    ctx.keys,
+    packs.map(p => p.key)
+  )
+  const roots = [...new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))].sort()
+  await writeEntry(ctx, phases, 'snapshot', key, {
+    format: MANIFEST_FORMAT,
+    packs,
+    createdAt: new Date().toISOString(),
+    dependencies: [...ctx.keys.dependencies],
+    roots
+  })
+  return {
+    outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
+    snapshotKey: key,
+    pathsSaved: 0,
+    bytesSaved: 0,
+    phases
+  }
+}
 
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
 
-function describe(
-  done: Awaited<ReturnType<typeof publish>>,
-  saved: number,
-  splits: number
-): string {
+function describe(done: Published, saved: number, splits: number): string {
   if (!done.snapshotKey && done.indexEntries === 0 && saved === 0) {
     return 'Nothing new in the store: no upload.'
   }
@@ -181,78 +184,4 @@ function describe(
   ]
   const text = parts.filter(Boolean).join('; ')
   return `${text[0]!.toUpperCase()}${text.slice(1)}.`
-}
-
-interface Local {
-  /** Restored packs whose paths are all still valid. */
-  reusable: PackRef[]
-  /** Paths this job added that are not derivations or their sources and no restored pack holds. */
-  built: string[]
-}
-
-/**
- * What this job added besides what evaluation writes (store derivations, and the
- * sources they refer to): when that is nothing and the restore was a full hit,
- * the save need not ask Nix anything.
- */
-function readLocal(dbFile: string, state: CacheState): Local {
-  return NixDb.with(dbFile, { readonly: true }, db => {
-    const packs = state.manifest?.packs ?? []
-    const valid = new Set(db.validAmong(packs.flatMap(p => p.paths)))
-    const reusable = packs.filter(p => p.paths.every(x => valid.has(x)))
-    const held = new Set(reusable.flatMap(p => p.paths))
-    const fresh = db.pathsSince(state.watermark)
-    const drvs = fresh.filter(p => p.endsWith('.drv'))
-    const sources = new Set(db.rows(drvs).flatMap(r => r.references))
-    const built = fresh.filter(p => !p.endsWith('.drv') && !sources.has(p) && !held.has(p))
-    return { reusable, built }
-  })
-}
-
-/**
- * Each consumer's closure: SHELL and every attribute whose output Nix named and
- * is valid here; without roots, one consumer, everything this job added and
- * every restored path. Paths without a folder are left out with their referrers.
- */
-function needsOf(
-  dbFile: string,
-  storeDir: string,
-  roots: Roots | undefined,
-  local: Local,
-  warn: (m: string) => void
-): Needs {
-  return NixDb.with(dbFile, { readonly: true }, db => {
-    const named = new Map<string, string[]>()
-    // Attributes the shell's inputs could not be told apart by (roots.ts) are
-    // one consumer, ANON, without index entries.
-    if (roots && roots.attrs.size === 0) named.set(ANON, roots.shell)
-    else if (roots) {
-      named.set(SHELL, roots.shell)
-      for (const [attr, r] of roots.attrs) named.set(attr, r)
-    }
-    const consumers = new Map<string, Set<string>>()
-    const rootsOf = new Map<string, string[]>()
-    for (const [c, r] of named) {
-      const valid = db.validAmong(r)
-      if (valid.length === 0 && c !== SHELL) continue
-      consumers.set(c, new Set(db.closure(valid)))
-      if (c !== ANON) rootsOf.set(c, valid)
-    }
-    if (!roots) {
-      const restored = local.reusable.flatMap(p => p.paths)
-      consumers.set(ANON, new Set(db.closure([...local.built, ...restored])))
-    }
-    const missing = [...new Set([...consumers.values()].flatMap(c => [...c]))].filter(
-      p => !existsSync(join(storeDir, baseName(p)))
-    )
-    if (missing.length > 0) {
-      const drop = new Set(db.referrersClosure(missing))
-      warn(
-        `${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
-          `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`
-      )
-      for (const [c, s] of consumers) consumers.set(c, new Set([...s].filter(p => !drop.has(p))))
-    }
-    return { consumers, roots: rootsOf }
-  })
 }
