@@ -11,7 +11,7 @@ import {
   type TrustedKey
 } from './trust/signatures.js'
 
-export type BackendName = 'local' | 'github'
+export type BackendName = 'local' | 'github' | 's3'
 export type Runtime = 'auto' | 'bwrap' | 'proot' | 'nix'
 
 export interface Config {
@@ -35,6 +35,18 @@ export interface Config {
   trustedKeys: readonly TrustedKey[]
   failOnCacheMiss: boolean
   workspace: string
+  /** backend: s3 (inputs `s3-*`); credentials come from the AWS SDK's default chain only. */
+  s3?: S3Config
+}
+
+export interface S3Config {
+  bucket: string
+  /** Every object's key starts with it. */
+  prefix: string
+  /** '' for AWS itself. */
+  endpoint: string
+  region: string
+  forcePathStyle: boolean
 }
 
 export type InputGetter = (name: string) => string
@@ -64,6 +76,7 @@ export function parseConfig(input: InputGetter, env: NodeJS.ProcessEnv): Readonl
   }
   const signingKey = get('signing-key')
   if (signingKey) config.signingKey = parseSigningKey(signingKey)
+  if (config.backend === 's3') config.s3 = parseS3(get, env)
   return Object.freeze(config)
 }
 
@@ -95,8 +108,37 @@ function parseTrustedKeys(value: string): TrustedKey[] {
     })
 }
 
+function parseS3(get: (name: string) => string, env: NodeJS.ProcessEnv): S3Config {
+  const bucket = get('s3-bucket')
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+    throw new InputError(
+      bucket
+        ? `Input \`s3-bucket\`: \`${bucket}\` is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`
+        : 'Input `s3-bucket` is empty: `backend: s3` needs the bucket to keep the cache in'
+    )
+  }
+  const prefix = get('s3-prefix') || 'nix-store-cache/'
+  if (prefix.length > 256 || [...prefix].some(c => c.charCodeAt(0) < 32)) {
+    throw new InputError('Input `s3-prefix`: at most 256 characters, no control characters')
+  }
+  const endpoint = get('s3-endpoint')
+  if (endpoint && !/^https?:\/\/[^\s/]+(\/.*)?$/.test(endpoint)) {
+    throw new InputError(
+      `Input \`s3-endpoint\`: \`${endpoint}\` is not a URL like \`https://s3.example.com\`; leave it empty for AWS`
+    )
+  }
+  return {
+    bucket,
+    prefix,
+    endpoint,
+    // A region the SDK needs even where the store ignores it (Ceph, MinIO).
+    region: get('s3-region') || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    forcePathStyle: parseBool(get('s3-force-path-style') || 'false', 's3-force-path-style')
+  }
+}
+
 function parseBackend(value: string, env: NodeJS.ProcessEnv): BackendName {
-  const v = oneOf(value, 'backend', ['auto', 'local', 'github'] as const)
+  const v = oneOf(value, 'backend', ['auto', 'local', 'github', 's3'] as const)
   if (v !== 'auto') return v
   return env.GITHUB_ACTIONS === 'true' ? 'github' : 'local'
 }

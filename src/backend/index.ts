@@ -1,25 +1,34 @@
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { GithubBackend } from './github.js'
+import type { S3Config } from '../config.js'
 import { LocalBackend } from './local.js'
+import { S3Backend } from './s3.js'
 import type { Backend } from './types.js'
 
 export type { Backend, SaveOutcome } from './types.js'
-export { GithubBackend, LocalBackend }
+export { GithubBackend, LocalBackend, S3Backend }
 
 export interface BackendChoice {
-  backend: 'local' | 'github'
+  backend: 'local' | 'github' | 's3'
   cacheDir: string
   location: string
   workspace: string
+  s3?: S3Config
 }
 
 export function createBackend(c: BackendChoice): Backend {
   if (c.backend === 'github') return new GithubBackend(c.workspace)
   // Staged next to the store, so packs move into it by rename; one folder per
   // process, as jobs on one self-hosted machine may share a location.
-  return new LocalBackend(
-    c.cacheDir,
-    join(c.location, '.nix-store-cache', `${process.pid}-${randomBytes(4).toString('hex')}`)
+  const stage = join(
+    c.location,
+    '.nix-store-cache',
+    `${process.pid}-${randomBytes(4).toString('hex')}`
   )
+  if (c.backend === 's3') {
+    if (!c.s3) throw new Error('internal: backend s3 without its configuration')
+    return new S3Backend(c.s3, stage)
+  }
+  return new LocalBackend(c.cacheDir, stage)
 }

@@ -36,12 +36,7 @@ export class LocalBackend implements Backend {
    * on other machines may be writing, go once untouched for an hour.
    */
   async sweep(): Promise<void> {
-    const parent = dirname(this.stageRoot)
-    for (const name of await readdir(parent).catch(() => [] as string[])) {
-      if (/^\d+-[0-9a-f]+$/.test(name) && join(parent, name) !== this.stageRoot) {
-        await removeTree(join(parent, name))
-      }
-    }
+    await sweepStages(this.stageRoot)
     const now = Date.now()
     for (const name of await readdir(this.cacheDir).catch(() => [] as string[])) {
       if (!name.startsWith('.') || !name.endsWith('.tmp')) continue
@@ -137,12 +132,22 @@ export class LocalBackend implements Backend {
   }
 }
 
+/** Other stage folders (`<pid>-<random>`) beside `stageRoot`: see LocalBackend.sweep. */
+export async function sweepStages(stageRoot: string): Promise<void> {
+  const parent = dirname(stageRoot)
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    if (/^\d+-[0-9a-f]+$/.test(name) && join(parent, name) !== stageRoot) {
+      await removeTree(join(parent, name))
+    }
+  }
+}
+
 /**
  * tar arguments that add `trees` as `./store/<name>/…` straight from the store, so
  * saving costs no staging copy. The rename applies to member names and hard link
  * targets, never to symbolic link targets (flag S).
  */
-async function storeArgs(dir: string, trees?: StoreTrees): Promise<string[]> {
+export async function storeArgs(dir: string, trees?: StoreTrees): Promise<string[]> {
   if (!trees || trees.names.length === 0) return []
   const list = join(dir, '..', `${basename(dir)}.store-list`)
   await writeFile(list, trees.names.join('\n') + '\n')

@@ -2,7 +2,7 @@ import type { StoreTrees } from '../store/pack-dir.js'
 
 /** Where entries live. Every entry is one directory, archived whole. */
 export interface Backend {
-  readonly name: 'local' | 'github'
+  readonly name: 'local' | 'github' | 's3'
   /** A folder for our staging, on the same filesystem as entryDir. */
   readonly stageRoot: string
   /** The one folder every entry is restored into and saved from. */

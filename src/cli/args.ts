@@ -16,16 +16,22 @@ export const FLAGS = [
   'nix-portable',
   'runtime',
   'allow-user-namespaces',
-  'save'
+  'save',
+  's3-bucket',
+  's3-prefix',
+  's3-endpoint',
+  's3-region',
+  's3-force-path-style'
 ] as const
 
 /** Flags without a value. */
 export const SWITCHES = ['verbose'] as const
 
 export const USAGE = `usage: nix-store-cache <run|restore|save> --systemDependencies "hello cowsay" [--run "hello"]
-  [--key K] [--restore-keys "prefix1\\nprefix2"] [--backend local|github] [--cache-dir DIR]
+  [--key K] [--restore-keys "prefix1\\nprefix2"] [--backend local|github|s3] [--cache-dir DIR]
   [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot]
-  [--allow-user-namespaces true|false] [--save true|false] [--verbose]`
+  [--allow-user-namespaces true|false] [--save true|false] [--verbose]
+  [--s3-bucket B] [--s3-prefix P] [--s3-endpoint URL] [--s3-region R] [--s3-force-path-style true|false]`
 
 export interface ParsedArgs {
   command: Command
@@ -43,7 +49,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   let verbose = false
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!
-    const m = /^--([A-Za-z-]+)(?:=(.*))?$/s.exec(arg)
+    const m = /^--([A-Za-z][A-Za-z0-9-]*)(?:=(.*))?$/s.exec(arg)
     if (!m) throw new InputError(`unexpected argument \`${arg}\`\n${USAGE}`)
     const name = m[1]!
     if ((SWITCHES as readonly string[]).includes(name) && m[2] === undefined) {

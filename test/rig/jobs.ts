@@ -28,7 +28,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export interface JobOptions {
   deps: string
   run?: string
-  backend: 'local' | 'github'
+  backend: 'local' | 'github' | 's3'
   cacheDir: string
   key?: string
   /** The CLI's --verbose. */

@@ -11,16 +11,19 @@ interface ActionYml {
 }
 const load = (f: string): ActionYml => parse(readFileSync(f, 'utf8')) as ActionYml
 
-/** The input names parseConfig reads. */
+/** The input names parseConfig reads, with each backend (s3 reads its own). */
 function namesRead(): Set<string> {
   const names = new Set<string>()
-  parseConfig(
-    name => {
-      names.add(name)
-      return name === 'systemDependencies' ? 'gcc' : ''
-    },
-    { HOME: '/h' }
-  )
+  for (const backend of ['', 's3']) {
+    const given: Record<string, string> = { systemDependencies: 'gcc', backend, 's3-bucket': 'b-b' }
+    parseConfig(
+      name => {
+        names.add(name)
+        return given[name] ?? ''
+      },
+      { HOME: '/h' }
+    )
+  }
   return names
 }
 

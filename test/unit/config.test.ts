@@ -23,6 +23,30 @@ describe('parseConfig', () => {
     expect(Object.isFrozen(c)).toBe(true)
   })
 
+  it('reads the s3 inputs, with the prefix and region defaults', () => {
+    const c = config({ systemDependencies: 'gcc', backend: 's3', 's3-bucket': 'ci-cache' })
+    expect(c.s3).toEqual({
+      bucket: 'ci-cache',
+      prefix: 'nix-store-cache/',
+      endpoint: '',
+      region: 'us-east-1',
+      forcePathStyle: false
+    })
+    const ceph = config(
+      {
+        systemDependencies: 'gcc',
+        backend: 's3',
+        's3-bucket': 'ci-cache',
+        's3-prefix': 'team/',
+        's3-endpoint': 'http://ceph.lan:7480',
+        's3-force-path-style': 'true'
+      },
+      { HOME: '/h', AWS_REGION: 'eu-west-1' }
+    )
+    expect(ceph.s3).toMatchObject({ prefix: 'team/', region: 'eu-west-1', forcePathStyle: true })
+    expect(config({ systemDependencies: 'gcc' }).s3).toBeUndefined()
+  })
+
   it('chooses the github backend inside GitHub Actions', () => {
     expect(
       config({ systemDependencies: 'gcc' }, { HOME: '/h', GITHUB_ACTIONS: 'true' }).backend
@@ -43,8 +67,24 @@ describe('parseConfig', () => {
       /Input `fail-on-cache-miss`: `1` is not/
     ],
     [
+      { systemDependencies: 'gcc', backend: 'gcs' },
+      /Input `backend`: `gcs` is not one of `auto`, `local`, `github`, `s3`/
+    ],
+    [
       { systemDependencies: 'gcc', backend: 's3' },
-      /Input `backend`: `s3` is not one of `auto`, `local`, `github`/
+      /Input `s3-bucket` is empty: `backend: s3` needs/
+    ],
+    [
+      { systemDependencies: 'gcc', backend: 's3', 's3-bucket': 'My_Bucket' },
+      /Input `s3-bucket`: `My_Bucket` is not an S3 bucket name/
+    ],
+    [
+      { systemDependencies: 'gcc', backend: 's3', 's3-bucket': 'b1b', 's3-endpoint': 'ceph:7480' },
+      /Input `s3-endpoint`: `ceph:7480` is not a URL/
+    ],
+    [
+      { systemDependencies: 'gcc', backend: 's3', 's3-bucket': 'b1b', 's3-force-path-style': 'y' },
+      /Input `s3-force-path-style`: `y` is not `true` or `false`/
     ],
     [{ systemDependencies: 'gcc', runtime: 'docker' }, /Input `runtime`: `docker` is not one of/],
     [

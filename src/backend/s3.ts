@@ -1,0 +1,238 @@
+// The s3 backend: `<prefix><key>.tar.zst` objects in a bucket of any S3 API
+// (AWS, Ceph RGW, MinIO, R2). Archives stream: tar | zstd into a multipart
+// upload, a GET through zstd into tar; never whole on disk or in memory. An
+// object appears only when its upload completes, so an interrupted save leaves
+// nothing a reader can find. Credentials: the AWS SDK's default chain only.
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  S3ServiceException,
+  type _Object
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { spawn } from 'node:child_process'
+import { mkdir } from 'node:fs/promises'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { S3Config } from '../config.js'
+import { CacheError } from '../errors.js'
+import { failure } from '../exec.js'
+import type { StoreTrees } from '../store/pack-dir.js'
+import { storeArgs, sweepStages } from './local.js'
+import type { Backend, SaveOptions, SaveOutcome } from './types.js'
+
+const SUFFIX = '.tar.zst'
+/** Parts of the multipart upload in flight at once, and their size. */
+const QUEUE = 4
+const PART = 16 * 1024 * 1024
+
+export class S3Backend implements Backend {
+  readonly name = 's3'
+  /** A PUT replaces an object atomically: readers see the old or the new one. */
+  readonly canReplace = true
+  readonly entryDir: string
+  private readonly client: S3Client
+
+  constructor(
+    readonly config: S3Config,
+    readonly stageRoot: string
+  ) {
+    this.entryDir = `${stageRoot}/entry`
+    this.client = new S3Client({
+      region: config.region,
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      forcePathStyle: config.forcePathStyle,
+      // Checksums only where S3 requires them: with other stores a streamed
+      // upload may otherwise be stored still chunk-encoded (RIG.md).
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK's standard retries (5xx, 503 SlowDown, throttling) with backoff.
+      maxAttempts: 4,
+      requestHandler: { connectionTimeout: 5000, requestTimeout: 120_000 }
+    })
+  }
+
+  /**
+   * Stage folders of jobs that are gone, as on the local backend. Incomplete
+   * multipart uploads are the bucket's lifecycle rule's to remove (README).
+   */
+  async sweep(): Promise<void> {
+    await sweepStages(this.stageRoot)
+  }
+
+  async restore(
+    dir: string,
+    primaryKey: string,
+    prefixes: readonly string[]
+  ): Promise<string | undefined> {
+    return this.guard(async () => {
+      // Packs are asked for by their exact key: one GET, no listing.
+      let body = await this.get(primaryKey)
+      let key: string | undefined = primaryKey
+      if (!body) {
+        key = await this.newest([primaryKey, ...prefixes])
+        if (key === undefined) return undefined
+        body = await this.get(key)
+        if (!body) return undefined // deleted between the listing and the GET
+      }
+      await mkdir(dir, { recursive: true })
+      await extract(body, dir)
+      return key
+    })
+  }
+
+  async save(
+    dir: string,
+    key: string,
+    trees?: StoreTrees,
+    o: SaveOptions = {}
+  ): Promise<SaveOutcome> {
+    return this.guard(async () => {
+      // A pack's key names its paths: asking first can spare a whole upload.
+      // Snapshot and index keys are new every time: asking would be a wasted call.
+      if (trees && !o.replace && (await this.exists(key))) return { result: 'exists' }
+      const args = ['-c', '-f', '-', '-C', dir, '.', ...(await storeArgs(dir, trees))]
+      const tar = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      const zstd = spawn('zstd', ['-T0', '-3', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] })
+      const done = Promise.all([exited(tar, 'tar', args), exited(zstd, 'zstd', [])])
+      tar.stdout.pipe(zstd.stdin)
+      let bytes = 0
+      zstd.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length))
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.config.bucket, Key: this.objectKey(key), Body: zstd.stdout },
+        queueSize: QUEUE,
+        partSize: PART,
+        leavePartsOnError: false
+      })
+      try {
+        await Promise.all([upload.done(), done])
+      } catch (e) {
+        tar.kill()
+        zstd.kill()
+        await upload.abort().catch(() => undefined)
+        throw e
+      }
+      return { result: 'saved', archiveBytes: bytes }
+    })
+  }
+
+  private objectKey(key: string): string {
+    return `${this.config.prefix}${key}${SUFFIX}`
+  }
+
+  private async get(key: string): Promise<Readable | undefined> {
+    try {
+      const r = await this.client.send(
+        new GetObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) })
+      )
+      return r.Body as Readable
+    } catch (e) {
+      if (notFound(e)) return undefined
+      throw e
+    }
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) })
+      )
+      return true
+    } catch (e) {
+      if (notFound(e)) return false
+      throw e
+    }
+  }
+
+  /** The newest object whose key starts with each prefix in turn (ListObjectsV2, paged). */
+  private async newest(prefixes: readonly string[]): Promise<string | undefined> {
+    for (const prefix of prefixes) {
+      let best: _Object | undefined
+      let token: string | undefined
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.config.bucket,
+            Prefix: `${this.config.prefix}${prefix}`,
+            ...(token ? { ContinuationToken: token } : {})
+          })
+        )
+        for (const o of page.Contents ?? []) {
+          if (!o.Key?.endsWith(SUFFIX)) continue
+          const t = o.LastModified?.getTime() ?? 0
+          const b = best?.LastModified?.getTime() ?? -1
+          if (!best || t > b || (t === b && o.Key > best.Key!)) best = o
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token)
+      if (best) return best.Key!.slice(this.config.prefix.length, -SUFFIX.length)
+    }
+    return undefined
+  }
+
+  /** Any S3 failure as a cache error naming the bucket and the endpoint. */
+  private async guard<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f()
+    } catch (e) {
+      if (e instanceof CacheError) throw e
+      const where = `S3 bucket ${this.config.bucket} at ${this.config.endpoint || `AWS (${this.config.region})`}`
+      throw new CacheError(`${where}: ${describe(e)}`)
+    }
+  }
+}
+
+function notFound(e: unknown): boolean {
+  return (
+    e instanceof S3ServiceException &&
+    (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata.httpStatusCode === 404) &&
+    e.name !== 'NoSuchBucket'
+  )
+}
+
+function describe(e: unknown): string {
+  if (e instanceof S3ServiceException) {
+    const hint: Record<string, string> = {
+      NoSuchBucket: 'the bucket does not exist: create it, or fix `s3-bucket`',
+      InvalidAccessKeyId: 'the access key is unknown: check the credentials the AWS SDK finds',
+      SignatureDoesNotMatch: 'the secret key is wrong: check the credentials the AWS SDK finds',
+      AccessDenied:
+        'access denied: the credentials need the actions the README lists on the prefix',
+      SlowDown: 'the store is throttling (503 SlowDown), still after retries'
+    }
+    return `${e.name} (HTTP ${e.$metadata.httpStatusCode ?? '?'}): ${hint[e.name] ?? e.message}`
+  }
+  return e instanceof Error ? e.message : String(e)
+}
+
+/** Streams an archive from `body` through zstd into tar, extracting into `dir`. */
+async function extract(body: Readable, dir: string): Promise<void> {
+  const args = ['--use-compress-program', 'zstd -d -q', '-x', '-f', '-', '-C', dir]
+  const tar = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] })
+  const done = exited(tar, 'tar', args)
+  try {
+    await Promise.all([pipeline(body, tar.stdin), done])
+  } catch (e) {
+    tar.kill()
+    throw e
+  }
+}
+
+/** Resolves when `child` exits 0; else rejects with its stderr, cause first. */
+function exited(
+  child: ReturnType<typeof spawn>,
+  cmd: string,
+  args: readonly string[]
+): Promise<void> {
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', code =>
+      code === 0 ? resolve() : reject(new Error(failure(cmd, args, code ?? 1, stderr)))
+    )
+  })
+}

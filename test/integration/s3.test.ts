@@ -1,0 +1,188 @@
+// The s3 backend against a real object store: Ceph's RADOS gateway on one node
+// (test/rig/ceph.sh). Jobs run through the built CLI as an unprivileged user,
+// credentials from the environment (the AWS SDK's default chain); nix's own
+// --verify is the oracle.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ListObjectsV2Command } from '@aws-sdk/client-s3'
+import { spawn } from 'node:child_process'
+import { cli, cliRuntime, type JobOptions } from '../rig/jobs.js'
+import { startCeph, type Ceph } from '../rig/ceph.js'
+import { startLink } from '../rig/link.js'
+import {
+  countBuilds,
+  makeWorld,
+  nixPortable,
+  NOBODY,
+  removeWorld,
+  type World
+} from '../rig/world.js'
+
+const DEPS = 'hello cowsay'
+
+describe('the s3 backend on a Ceph gateway', () => {
+  let ceph: Ceph
+  let bucket: string
+  const worlds: World[] = []
+
+  async function world(): Promise<World> {
+    const w = await makeWorld({ unprivileged: true })
+    worlds.push(w)
+    return w
+  }
+  function opts(deps: string, extra: Record<string, string> = {}, run = 'true'): JobOptions {
+    return {
+      deps,
+      backend: 's3',
+      cacheDir: '',
+      run,
+      inputs: {
+        's3-bucket': bucket,
+        's3-endpoint': ceph.endpoint,
+        's3-force-path-style': 'true',
+        ...extra
+      }
+    }
+  }
+  async function objects(prefix = 'nix-store-cache/'): Promise<string[]> {
+    const r = await ceph
+      .client()
+      .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }))
+    return (r.Contents ?? []).map(o => o.Key!)
+  }
+  async function verified(w: World): Promise<void> {
+    const v = await nixPortable(w, ['nix-store', '--verify', '--check-contents'])
+    expect(v.code, v.stderr).toBe(0)
+    expect(v.stderr).not.toMatch(/disappeared|modified|not valid/)
+  }
+
+  beforeAll(async () => {
+    ceph = await startCeph()
+    bucket = await ceph.bucket('nsc-test')
+  }, 150_000)
+  afterAll(async () => {
+    await ceph?.stop()
+    for (const w of worlds) await removeWorld(w)
+  })
+
+  it('a cold job saves under the prefix; a warm job elsewhere builds nothing and nix verifies it', async () => {
+    const cold = await world()
+    const c = await cli(cold, 'run', opts(DEPS, {}, 'cowsay cold'), ceph.env)
+    expect(c.code, c.stdout + c.stderr).toBe(0)
+    expect(c.stdout).toContain(' < cold Hello, world! >')
+    expect(c.stdout).toMatch(/Saved pack/)
+    const keys = await objects()
+    expect(
+      keys.some(k => /^nix-store-cache\/nix-store-cache-v1-.*-pack-.*\.tar\.zst$/.test(k))
+    ).toBe(true)
+    expect(keys.filter(k => k.includes('-index-'))).toHaveLength(3) // hello, cowsay, the shell
+
+    const warm = await world()
+    const w = await cli(warm, 'run', opts(DEPS, {}, 'cowsay warm'), ceph.env)
+    expect(w.code, w.stderr).toBe(0)
+    expect(w.stdout).toMatch(/restore: hit from snapshot/)
+    expect(countBuilds(w.stderr)).toBe(0)
+    expect(w.stdout).toMatch(/Nothing new/)
+    expect(w.stderr).not.toMatch(/warning/)
+    await verified(warm)
+  })
+
+  it('two runners saving at once both succeed, and the cache stays restorable', async () => {
+    const [a, b] = [await world(), await world()]
+    const o = opts(`${DEPS} figlet`, { 's3-prefix': 'fleet/' })
+    const [ra, rb] = await Promise.all([cli(a, 'run', o, ceph.env), cli(b, 'run', o, ceph.env)])
+    expect(ra.code, ra.stderr).toBe(0)
+    expect(rb.code, rb.stderr).toBe(0)
+    expect(ra.stderr + rb.stderr).not.toMatch(/warning/)
+    expect((await objects('fleet/')).every(k => k.startsWith('fleet/'))).toBe(true)
+    const c = await world()
+    const r = await cli(c, 'run', o, ceph.env)
+    expect(r.stdout).toMatch(/restore: hit/)
+    expect(countBuilds(r.stderr)).toBe(0)
+    await verified(c)
+  })
+
+  it('a killed upload leaves nothing a reader can find; the next save stores it', async () => {
+    // 4 MB/s to the gateway: bigbin's pack takes seconds, time to kill the job during it.
+    const port = Number(new URL(ceph.endpoint).port)
+    const link = await startLink(port, { uploadBytesPerSecond: 4 * 1024 * 1024 })
+    try {
+      const o = opts('bigbin', { 's3-endpoint': link.endpoint, 's3-prefix': 'killed/' })
+      const w = await world()
+      const built = await nixPortable(w, ['nix-shell', '-p', 'bigbin', '--run', 'true'])
+      expect(built.code).toBe(0)
+      const { node, cli: entry } = cliRuntime()
+      const args = [entry, 'save', '--systemDependencies', 'bigbin', '--backend', 's3']
+      for (const [k, v] of Object.entries(o.inputs!)) args.push(`--${k}`, v)
+      args.push('--location', w.location, '--nix-portable', w.launcher)
+      const child = spawn(
+        'setpriv',
+        [
+          '--reuid',
+          String(NOBODY.uid),
+          '--regid',
+          String(NOBODY.gid),
+          '--clear-groups',
+          '--',
+          node,
+          ...args
+        ],
+        { env: { ...w.env, ...ceph.env }, cwd: w.workspace, stdio: 'ignore' }
+      )
+      // Kill it once a megabyte of the pack is on its way (the calls before it are small).
+      let uploading = false
+      for (let i = 0; i < 1200 && !uploading; i++) {
+        uploading = link.sent() > 1024 * 1024
+        if (!uploading) await new Promise(r => setTimeout(r, 25))
+      }
+      expect(uploading).toBe(true)
+      child.kill('SIGKILL')
+      await new Promise(r => child.on('close', r))
+      expect(await objects('killed/')).toEqual([])
+      await new Promise(r => setTimeout(r, 1000)) // whatever was in flight has landed by now
+      expect(await objects('killed/')).toEqual([])
+
+      const reader = await world()
+      const r = await cli(reader, 'restore', opts('bigbin', { 's3-prefix': 'killed/' }), ceph.env)
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/restore: miss/)
+
+      const again = await cli(w, 'save', opts('bigbin', { 's3-prefix': 'killed/' }), ceph.env)
+      expect(again.code, again.stderr).toBe(0)
+      expect(again.stdout).toMatch(/Saved pack/)
+      const warm = await world()
+      const h = await cli(warm, 'run', opts('bigbin', { 's3-prefix': 'killed/' }), ceph.env)
+      expect(h.stdout).toMatch(/restore: hit/)
+      expect(countBuilds(h.stderr)).toBe(0)
+      await verified(warm)
+    } finally {
+      await link.close()
+    }
+  }, 120_000)
+
+  it.each([
+    [
+      'wrong credentials',
+      { AWS_SECRET_ACCESS_KEY: 'not-the-secret' },
+      {},
+      /SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied/
+    ],
+    ['a missing bucket', {}, { 's3-bucket': 'no-such-bucket' }, /NoSuchBucket/],
+    ['an unreachable endpoint', {}, { 's3-endpoint': 'http://127.0.0.1:9' }, /ECONNREFUSED|connect/]
+  ])(
+    '%s: a warning naming the bucket and endpoint, and the job goes on',
+    async (_what, env, extra, why) => {
+      const w = await world()
+      const o = opts('figlet', extra as Record<string, string>, 'figlet ok')
+      const r = await cli(w, 'run', o, { ...ceph.env, ...env })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toContain('FIGLET ok')
+      const bucketName = (extra as Record<string, string>)['s3-bucket'] ?? bucket
+      const endpoint = (extra as Record<string, string>)['s3-endpoint'] ?? ceph.endpoint
+      expect(r.stderr).toMatch(/warning: Restoring the cache failed/)
+      expect(r.stderr).toContain(`S3 bucket ${bucketName} at ${endpoint}`)
+      expect(r.stderr).toMatch(why)
+      expect(r.stderr).toMatch(/warning: saving the cache failed/)
+    },
+    60_000
+  )
+})
