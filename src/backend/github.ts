@@ -1,15 +1,16 @@
 // The github backend: the Actions cache through @actions/cache (protocol v2).
-// Entries are staged at one path relative to the workspace, the same string on
-// every runner, so they extract to the same place whatever the workspace's depth
-// (actions/cache#1127) and the entry's version (a hash of the path strings) matches.
+// Entries are staged at paths relative to the workspace, the same strings on
+// every runner (`.nix-store-cache/<slot>`), so they extract to the same place
+// whatever the workspace's depth (actions/cache#1127) and the entry's version
+// (a hash of the path strings) matches: an entry is restored through the slot
+// it was saved from.
 import * as cache from '@actions/cache'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { CacheError } from '../errors.js'
 import { materialize, type StoreTrees } from '../store/pack-dir.js'
 import type { Backend, SaveOutcome } from './types.js'
 
 export const STAGE_REL = '.nix-store-cache'
-const ENTRY_REL = `${STAGE_REL}/entry`
 
 export class GithubBackend implements Backend {
   readonly name = 'github'
@@ -24,9 +25,12 @@ export class GithubBackend implements Backend {
     this.stageRoot = join(workspace, STAGE_REL)
   }
 
-  /** The one directory entries go through: `dir` arguments must be it. */
   get entryDir(): string {
-    return join(this.workspace, ENTRY_REL)
+    return this.slotDir('entry')
+  }
+
+  slotDir(slot: string): string {
+    return join(this.workspace, STAGE_REL, slot)
   }
 
   /** One job a workspace: restore clears the stage folder itself. */
@@ -37,48 +41,61 @@ export class GithubBackend implements Backend {
     primaryKey: string,
     prefixes: readonly string[]
   ): Promise<string | undefined> {
-    this.assertEntryDir(dir)
-    return this.inWorkspace(() => cache.restoreCache([ENTRY_REL], primaryKey, [...prefixes]))
+    const rel = this.slotOf(dir)
+    return this.inWorkspace(() => cache.restoreCache([rel], primaryKey, [...prefixes]))
   }
 
   async save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome> {
-    this.assertEntryDir(dir)
-    if (await this.has(key)) return { result: 'exists' }
+    const rel = this.slotOf(dir)
+    // A pack's key names its paths: asking first can spare a whole upload.
+    // Snapshot and index keys are new every time: asking would be a wasted round trip.
+    if (trees && (await this.has(rel, key))) return { result: 'exists' }
     // @actions/cache archives paths under the workspace only.
     if (trees) await materialize(dir, trees)
-    const id = await this.inWorkspace(() => cache.saveCache([ENTRY_REL], key))
+    const id = await this.inWorkspace(() => cache.saveCache([rel], key))
     // @actions/cache does not say how large the archive was.
     if (id !== -1) return { result: 'saved' }
     // -1: @actions/cache already said why (info when another job is creating the
     // key, a warning on a service error). The first case is fine once it lands.
     const deadline = Date.now() + this.waitMs
     do {
-      if (await this.has(key)) return { result: 'exists' }
+      if (await this.has(rel, key)) return { result: 'exists' }
       await new Promise(r => setTimeout(r, 250))
     } while (Date.now() < deadline)
     throw new CacheError(`the cache service did not store ${key}`)
   }
 
-  private async has(key: string): Promise<boolean> {
+  private async has(rel: string, key: string): Promise<boolean> {
     const found = await this.inWorkspace(() =>
-      cache.restoreCache([ENTRY_REL], key, [], { lookupOnly: true })
+      cache.restoreCache([rel], key, [], { lookupOnly: true })
     )
     return found === key
   }
 
-  private assertEntryDir(dir: string): void {
-    if (dir !== this.entryDir)
-      throw new Error(`internal: github entries must be staged in ${this.entryDir}`)
+  /** `dir`'s path from the workspace, which must be a slot's. */
+  private slotOf(dir: string): string {
+    const rel = relative(this.workspace, dir)
+    if (!/^\.nix-store-cache\/[A-Za-z0-9._-]+$/.test(rel))
+      throw new Error(`internal: github entries are staged in ${STAGE_REL}/<slot>, not ${dir}`)
+    return rel
   }
 
-  /** @actions/cache globs relative paths from the working directory. */
+  /**
+   * @actions/cache globs relative paths from the working directory: the first
+   * transfer moves there, the last moves back (transfers run side by side).
+   */
   private async inWorkspace<T>(f: () => Promise<T>): Promise<T> {
-    const before = process.cwd()
-    process.chdir(this.workspace)
+    if (this.inside++ === 0) {
+      this.before = process.cwd()
+      process.chdir(this.workspace)
+    }
     try {
       return await f()
     } finally {
-      process.chdir(before)
+      if (--this.inside === 0) process.chdir(this.before)
     }
   }
+
+  private inside = 0
+  private before = ''
 }

@@ -29,6 +29,10 @@ export class LocalBackend implements Backend {
     this.entryDir = join(stageRoot, 'entry')
   }
 
+  slotDir(slot: string): string {
+    return join(this.stageRoot, slot)
+  }
+
   /**
    * Called while holding the location's lock, which every restore and save holds
    * for its whole run: another stage folder (`<pid>-<random>`) then belongs to a

@@ -39,7 +39,7 @@ export class S3Backend implements Backend {
     readonly config: S3Config,
     readonly stageRoot: string
   ) {
-    this.entryDir = `${stageRoot}/entry`
+    this.entryDir = this.slotDir('entry')
     this.client = new S3Client({
       region: config.region,
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
@@ -52,6 +52,10 @@ export class S3Backend implements Backend {
       maxAttempts: 4,
       requestHandler: { connectionTimeout: 5000, requestTimeout: 120_000 }
     })
+  }
+
+  slotDir(slot: string): string {
+    return `${this.stageRoot}/${slot}`
   }
 
   /**

@@ -5,8 +5,14 @@ export interface Backend {
   readonly name: 'local' | 'github' | 's3'
   /** A folder for our staging, on the same filesystem as entryDir. */
   readonly stageRoot: string
-  /** The one folder every entry is restored into and saved from. */
+  /** The folder small entries (snapshots, index entries) are restored into and saved from. */
   readonly entryDir: string
+  /**
+   * A staging folder of its own for `slot` (a pack's, packSlot()), so that
+   * transfers run side by side; the github backend derives the entry's version
+   * from it, so an entry is restored through the slot it was saved from.
+   */
+  slotDir(slot: string): string
   /**
    * Restores into `dir` (empty) the entry whose key is `primaryKey`, else the
    * newest whose key starts with `primaryKey`, then with each of `prefixes`.

@@ -14,6 +14,7 @@ import type { CacheContext, CacheState } from '../snapshot/context.js'
 import { readEntry, writeEntry, type Entry } from '../snapshot/entries.js'
 import { MANIFEST_FORMAT, type Manifest, type PackRef } from '../snapshot/manifest.js'
 import { uploadPack, type Uploaded } from '../snapshot/upload.js'
+import { mapLimit, WIDTH } from '../transfer/pool.js'
 import { packsFor, type PackPlan } from './plan.js'
 
 export interface Needs {
@@ -65,14 +66,17 @@ export async function publish(
     uploaded.push(u)
     return u.ref
   }
+  // Every pack uploads side by side, WIDTH at a time; names come after.
+  const groups = [...plan.splits.flatMap(s => s.parts), ...plan.fresh]
+  const refs = await mapLimit(groups, WIDTH, g => up(g))
   const replaced = new Map<string, PackRef[]>()
   const named: PackRef[] = [...plan.keep]
-  for (const s of plan.splits) {
-    const parts = [await up(s.parts[0]), await up(s.parts[1])]
+  plan.splits.forEach((s, i) => {
+    const parts = [refs[2 * i]!, refs[2 * i + 1]!]
     replaced.set(s.from.key, parts)
     named.push(parts[0]!)
-  }
-  for (const f of plan.fresh) named.push(await up(f))
+  })
+  named.push(...refs.slice(2 * plan.splits.length))
 
   const deps = [...ctx.keys.dependencies]
   const allRoots = needs.roots.size > 0 ? [...new Set([...needs.roots.values()].flat())] : undefined

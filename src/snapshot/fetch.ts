@@ -8,6 +8,7 @@ import { NixDb } from '../db/index.js'
 import { message } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
+import { mapLimit, packSlot, WIDTH } from '../transfer/pool.js'
 import { NarPool } from '../trust/nar-pool.js'
 import { untrusted } from '../trust/verify.js'
 import type { CacheContext } from './context.js'
@@ -76,21 +77,25 @@ async function fetchWith(
     if (dir) await removeTree(dir)
   }
 
-  const candidates: Candidate[] = []
-  for (const [i, ref] of needed.entries()) {
+  // Side by side, WIDTH at a time: each pack through its own staging slot.
+  const got = await mapLimit(needed, WIDTH, async (ref, i) => {
     const dir = join(ctx.backend.stageRoot, `pack-${i}`)
     try {
-      const c = await download(ctx, ref, dir, valid, pool)
-      if (c) candidates.push(c)
-      else {
-        await refuse(
-          out.lost,
-          ref,
-          `Pack ${ref.key} is no longer in the cache (evicted?): its ${ref.paths.length} paths will be built again and saved.`
-        )
-      }
+      return { ref, dir, candidate: await download(ctx, ref, dir, valid, pool) }
     } catch (e) {
-      await refuse(out.broken, ref, brokenText(ref, message(e)), dir)
+      return { ref, dir, error: message(e) }
+    }
+  })
+  const candidates: Candidate[] = []
+  for (const g of got) {
+    if (g.error !== undefined) await refuse(out.broken, g.ref, brokenText(g.ref, g.error), g.dir)
+    else if (g.candidate) candidates.push(g.candidate)
+    else {
+      await refuse(
+        out.lost,
+        g.ref,
+        `Pack ${g.ref.key} is no longer in the cache (evicted?): its ${g.ref.paths.length} paths will be built again and saved.`
+      )
     }
   }
 
@@ -154,10 +159,14 @@ async function download(
   pool: NarPool
 ): Promise<Candidate | undefined> {
   const { backend } = ctx
-  await removeTree(backend.entryDir)
-  const got = await backend.restore(backend.entryDir, ref.key, [])
-  if (got !== ref.key) return undefined
-  await rename(backend.entryDir, dir)
+  const slot = backend.slotDir(packSlot(ref.key))
+  await removeTree(slot)
+  const got = await backend.restore(slot, ref.key, [])
+  if (got !== ref.key) {
+    await removeTree(slot)
+    return undefined
+  }
+  await rename(slot, dir)
   const { info, external, realisations } = await checkPack(dir, ctx.layout.storeDir)
   if (info.paths.join('\n') !== ref.paths.join('\n')) {
     throw new BadPackError('its pack.json does not list the paths the snapshot says it holds')

@@ -10,6 +10,7 @@ import { removeTree } from '../store/fsops.js'
 import { baseName } from '../store/layout.js'
 import { stagePack } from '../store/pack-dir.js'
 import { signRow, withSignature, type SigningKey } from '../trust/signatures.js'
+import { packSlot } from '../transfer/pool.js'
 import { mismatches } from '../trust/verify.js'
 import type { CacheContext } from './context.js'
 import type { PackRef } from './manifest.js'
@@ -30,30 +31,31 @@ export async function uploadPack(
 ): Promise<Uploaded> {
   const { backend, layout: lay, log } = ctx
   let key = packKey(ctx.keys, paths)
-  await removeTree(backend.entryDir)
+  const dir = backend.slotDir(packSlot(key))
+  await removeTree(dir)
   const info = await timed(phases, 'stage', async () => {
-    const staged = await stagePack(lay, paths, backend.entryDir)
-    if (ctx.trust.signingKey) signPack(backend.entryDir, ctx.trust.signingKey)
+    const staged = await stagePack(lay, paths, dir)
+    if (ctx.trust.signingKey) signPack(dir, ctx.trust.signingKey)
     return staged
   })
   phases.at(-1)!.paths = paths.length
   phases.at(-1)!.bytes = info.bytes
   const trees = { storeDir: lay.storeDir, names: info.paths.map(baseName) }
-  let outcome = await timed(phases, 'upload pack', () => backend.save(backend.entryDir, key, trees))
+  let outcome = await timed(phases, 'upload pack', () => backend.save(dir, key, trees))
   if (outcome.result === 'exists' && broken.has(key)) {
     // The restore found this entry broken or could not get it: replace it where
     // the backend can; elsewhere save the same paths under a new key.
     const old = key
     if (!backend.canReplace) key = healedPackKey(key)
     outcome = await timed(phases, 'upload pack', () =>
-      backend.save(backend.entryDir, key, trees, { replace: backend.canReplace })
+      backend.save(dir, key, trees, { replace: backend.canReplace })
     )
     log.info(
       `Pack ${old} was broken or unreadable when restored: ` +
         (key === old ? 'replaced it.' : `saved its paths again as ${key}.`)
     )
   }
-  await removeTree(backend.entryDir)
+  await removeTree(dir)
   log.info(
     outcome.result === 'saved'
       ? `Saved pack ${key}: ${paths.length} paths, ${formatBytes(info.bytes)}${outcome.archiveBytes ? ` (${formatBytes(outcome.archiveBytes)} compressed)` : ''}`
