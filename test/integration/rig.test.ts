@@ -183,3 +183,44 @@ describe('the cache service over Azurite, through @actions/cache', () => {
     expect(service.entries().length).toBe(before)
   })
 })
+
+describe("the cache service with a runner's link", () => {
+  it('adds the round trip to every call and paces blob bytes to the cap', async () => {
+    const service = await startCacheService({
+      link: {
+        rttMs: 100,
+        uploadBytesPerSecond: 8 * 1024 * 1024,
+        downloadBytesPerSecond: 8 * 1024 * 1024
+      }
+    })
+    const w = await makeWorld()
+    const saved = { ...process.env }
+    const cwd = process.cwd()
+    try {
+      Object.assign(process.env, service.env, {
+        RUNNER_TEMP: w.runnerTemp,
+        GITHUB_WORKSPACE: w.workspace
+      })
+      process.chdir(w.workspace)
+      const rel = 'linked'
+      await mkdir(rel)
+      await writeFile(join(rel, 'random.bin'), randomBytes(4 * 1024 * 1024))
+      // Lower bounds only: the emulation must cost at least what the link would.
+      let t = performance.now()
+      expect(await cache.restoreCache([rel], 'absent')).toBeUndefined()
+      expect(performance.now() - t).toBeGreaterThanOrEqual(100) // one call
+      t = performance.now()
+      expect(await cache.saveCache([rel], 'linked-1')).toBeGreaterThan(0)
+      expect(performance.now() - t).toBeGreaterThanOrEqual(4000 / 8 + 2 * 100) // 4 MiB at 8 MiB/s, two calls
+      await rm(rel, { recursive: true })
+      t = performance.now()
+      expect(await cache.restoreCache([rel], 'linked-1')).toBe('linked-1')
+      expect(performance.now() - t).toBeGreaterThanOrEqual(4000 / 8 + 100)
+    } finally {
+      process.chdir(cwd)
+      process.env = saved
+      await service.stop()
+      await removeWorld(w)
+    }
+  })
+})

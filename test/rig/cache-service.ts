@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { startAzurite } from './azurite.js'
+import { startLink, type Link, type LinkOptions } from './link.js'
 
 const PREFIX = '/twirp/github.actions.results.api.v1.CacheService/'
 
@@ -33,8 +34,24 @@ export interface CacheService {
   stop(): Promise<void>
 }
 
-export async function startCacheService(): Promise<CacheService> {
+export interface ServiceOptions {
+  /**
+   * A runner's link: every twirp call waits `rttMs`, and blob transfers go
+   * through a paced proxy in front of Azurite (test/rig/link.ts).
+   */
+  link?: LinkOptions & { rttMs: number }
+}
+
+export async function startCacheService(o: ServiceOptions = {}): Promise<CacheService> {
   const azurite = await startAzurite()
+  const azurePort = Number(new URL(azurite.endpoint).port)
+  const link: Link | undefined = o.link ? await startLink(azurePort, o.link) : undefined
+  /** A SAS URL, through the link when there is one. */
+  const blobUrl = (blob: string): string => {
+    const url = azurite.sasUrl(blob)
+    return link ? url.replace(`:${azurePort}/`, `:${link.port}/`) : url
+  }
+  const rtt = o.link?.rttMs ?? 0
   const entries: Entry[] = []
   const calls: string[] = []
   let failures: { status: number; count: number } = { status: 0, count: 0 }
@@ -42,7 +59,8 @@ export async function startCacheService(): Promise<CacheService> {
 
   const server = createServer((req, res) => {
     void readJson(req).then(
-      body => {
+      async body => {
+        if (rtt > 0) await new Promise(r => setTimeout(r, rtt))
         const method = (req.url ?? '').startsWith(PREFIX)
           ? (req.url ?? '').slice(PREFIX.length)
           : ''
@@ -79,7 +97,7 @@ export async function startCacheService(): Promise<CacheService> {
         seq
       }
       entries.push(entry)
-      return [200, { ok: true, signed_upload_url: azurite.sasUrl(entry.blob) }]
+      return [200, { ok: true, signed_upload_url: blobUrl(entry.blob) }]
     },
     FinalizeCacheEntryUpload(b) {
       const entry = entries.find(e => e.key === b.key && e.version === b.version && !e.finalized)
@@ -93,10 +111,7 @@ export async function startCacheService(): Promise<CacheService> {
       const restoreKeys = Array.isArray(b.restore_keys) ? b.restore_keys.map(String) : []
       const found = lookup(entries, String(b.key ?? ''), restoreKeys, version)
       if (!found) return [200, { ok: false, signed_download_url: '', matched_key: '' }]
-      return [
-        200,
-        { ok: true, signed_download_url: azurite.sasUrl(found.blob), matched_key: found.key }
-      ]
+      return [200, { ok: true, signed_download_url: blobUrl(found.blob), matched_key: found.key }]
     }
   }
 
@@ -132,6 +147,7 @@ export async function startCacheService(): Promise<CacheService> {
       entries.splice(i, 1)
     },
     async stop() {
+      await link?.close()
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => resolve()))
       await azurite.stop()

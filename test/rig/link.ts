@@ -1,42 +1,59 @@
 // Test rig: a runner's link in front of a local server. A TCP proxy that paces
-// what the client sends to a bandwidth cap, so that an upload takes the time it
-// would over a real link (a test can stop a job half way through one).
+// bytes to a bandwidth cap each way and adds a round trip to every request, so
+// that transfers take the time they would over a real link (RIG.md: loopback
+// makes every transfer look free), and a test can stop a job half way through one.
 import { connect, createServer, type Server } from 'node:net'
 import { Transform, type TransformCallback } from 'node:stream'
 
 export interface Link {
   endpoint: string
+  port: number
   /** Bytes clients have sent through it so far. */
   sent(): number
   close(): Promise<void>
 }
 
-/** Paces bytes to `bytesPerSecond`. */
+export interface LinkOptions {
+  /** Client to server. */
+  uploadBytesPerSecond: number
+  /** Server to client; unlimited when absent. */
+  downloadBytesPerSecond?: number
+  /** Added once to each request (a burst after a pause of the client's). */
+  rttMs?: number
+}
+
+/** Holds each chunk until a link of `bytesPerSecond` would have carried it. */
 class Pace extends Transform {
-  private sent = 0
-  private readonly start = Date.now()
-  constructor(private readonly bytesPerSecond: number) {
+  private free = 0
+  private last = 0
+  constructor(
+    private readonly bytesPerSecond: number,
+    private readonly rttMs = 0
+  ) {
     super()
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.sent += chunk.length
-    const due = this.start + (this.sent / this.bytesPerSecond) * 1000
-    setTimeout(() => done(null, chunk), Math.max(0, due - Date.now()))
+    const now = Date.now()
+    // A chunk after the link went idle starts a new request: it pays the round
+    // trip (waiting on this link's own pacing is no pause).
+    const latency = now - Math.max(this.last, this.free) > 5 ? this.rttMs : 0
+    this.last = now
+    const start = Math.max(now + latency, this.free)
+    this.free = start + (chunk.length / this.bytesPerSecond) * 1000
+    setTimeout(() => done(null, chunk), this.free - now)
   }
 }
 
-export async function startLink(
-  upstreamPort: number,
-  o: { uploadBytesPerSecond: number }
-): Promise<Link> {
+export async function startLink(upstreamPort: number, o: LinkOptions): Promise<Link> {
   const open = new Set<{ destroy(): void }>()
   let sent = 0
   const server: Server = createServer(client => {
     const upstream = connect(upstreamPort, '127.0.0.1')
     open.add(client).add(upstream)
     client.on('data', (d: Buffer) => (sent += d.length))
-    client.pipe(new Pace(o.uploadBytesPerSecond)).pipe(upstream)
-    upstream.pipe(client)
+    client.pipe(new Pace(o.uploadBytesPerSecond, o.rttMs)).pipe(upstream)
+    if (o.downloadBytesPerSecond) upstream.pipe(new Pace(o.downloadBytesPerSecond)).pipe(client)
+    else upstream.pipe(client)
     const end = (): void => {
       client.destroy()
       upstream.destroy()
@@ -50,6 +67,7 @@ export async function startLink(
   const port = (server.address() as { port: number }).port
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    port,
     sent: () => sent,
     close: () =>
       new Promise<void>(resolve => {
