@@ -11,7 +11,7 @@ import {
 } from '../keys.js'
 import type { Phase } from '../log.js'
 import type { CacheContext, CacheState } from '../snapshot/context.js'
-import { readEntry, writeEntry, type Entry } from '../snapshot/entries.js'
+import { indexSlot, readEntry, writeEntry, type Entry } from '../snapshot/entries.js'
 import { MANIFEST_FORMAT, type Manifest, type PackRef } from '../snapshot/manifest.js'
 import { uploadPack, type Uploaded } from '../snapshot/upload.js'
 import { mapLimit, WIDTH } from '../transfer/pool.js'
@@ -96,16 +96,17 @@ export async function publish(
   // After an exact snapshot, the index was written by that snapshot's save:
   // an entry changes only when it needs a pack this save wrote.
   const written = new Set(uploaded.filter(u => u.saved).map(u => u.ref.key))
-  let indexEntries = 0
-  for (const [attr, roots] of needs.roots) {
+  const changed = [...needs.roots].flatMap(([attr, roots]) => {
     const packs = packsFor(named, needs.consumers.get(attr)!)
     const before = prior.get(attr)
-    if (before && keysOf(before.manifest.packs) === keysOf(packs)) continue
-    if (!before && exact && !packs.some(p => written.has(p.key))) continue
-    const entry = manifest(packs, attr === SHELL ? [] : [attr], roots)
-    await writeEntry(ctx, phases, 'index entry', packageKey(ctx.keys, attr), entry)
-    indexEntries++
-  }
+    if (before && keysOf(before.manifest.packs) === keysOf(packs)) return []
+    if (!before && exact && !packs.some(p => written.has(p.key))) return []
+    return [{ attr, entry: manifest(packs, attr === SHELL ? [] : [attr], roots) }]
+  })
+  await mapLimit(changed, WIDTH, c =>
+    writeEntry(ctx, phases, 'index entry', packageKey(ctx.keys, c.attr), c.entry, indexSlot(c.attr))
+  )
+  const indexEntries = changed.length
   const republished =
     replaced.size > 0
       ? await republish(ctx, phases, state, replaced, new Set(needs.roots.keys()))
@@ -133,7 +134,9 @@ async function republish(
     for (const attr of [SHELL, ...(e.manifest.dependencies ?? [])]) {
       if (own.has(attr) || seen.has(attr)) continue
       seen.add(attr)
-      const found = await readEntry(ctx, packagePrefix(ctx.keys, attr)).catch(() => undefined)
+      const found = await readEntry(ctx, packagePrefix(ctx.keys, attr), [], indexSlot(attr)).catch(
+        () => undefined
+      )
       if (found) entries.push(found)
     }
   }
@@ -152,7 +155,14 @@ async function republish(
           packs.map(p => p.key),
           prefix
         )
-    await writeEntry(ctx, phases, isIndexKey(e.key) ? 'index entry' : 'snapshot', key, m)
+    await writeEntry(
+      ctx,
+      phases,
+      index ? 'index entry' : 'snapshot',
+      key,
+      m,
+      index ? indexSlot(attrOf(e)) : 'entry'
+    )
     n++
   }
   return n

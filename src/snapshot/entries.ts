@@ -1,6 +1,7 @@
 // Small entries (snapshots, package index entries) on the backend: the newest
 // under a prefix, read and narrowed; or written.
 import { mkdir } from 'node:fs/promises'
+import { digest } from '../keys.js'
 import type { Phase } from '../log.js'
 import { timed } from '../log.js'
 import { removeTree } from '../store/fsops.js'
@@ -19,19 +20,25 @@ export interface Entry {
 export async function readEntry(
   ctx: CacheContext,
   prefix: string,
-  fallbacks: readonly string[] = []
+  fallbacks: readonly string[] = [],
+  slot = 'entry'
 ): Promise<Entry | undefined> {
-  const { backend } = ctx
-  await removeTree(backend.entryDir)
-  const key = await backend.restore(backend.entryDir, prefix, fallbacks)
+  const dir = ctx.backend.slotDir(slot)
+  await removeTree(dir)
+  const key = await ctx.backend.restore(dir, prefix, fallbacks)
   if (key === undefined) return undefined
   try {
-    return { key, manifest: await readManifest(backend.entryDir) }
+    return { key, manifest: await readManifest(dir) }
   } catch (e) {
     throw new UnreadableEntryError(key, e)
   } finally {
-    await removeTree(backend.entryDir)
+    await removeTree(dir)
   }
+}
+
+/** An index entry's staging slot: its own, so that lookups and writes run side by side. */
+export function indexSlot(attr: string): string {
+  return `index-${digest(attr, 16)}`
 }
 
 export class UnreadableEntryError extends Error {
@@ -50,14 +57,15 @@ export async function writeEntry(
   phases: Phase[],
   what: string,
   key: string,
-  manifest: Manifest
+  manifest: Manifest,
+  slot = 'entry'
 ): Promise<void> {
-  const { backend } = ctx
-  await removeTree(backend.entryDir)
-  await mkdir(backend.entryDir, { recursive: true })
-  await writeManifest(backend.entryDir, manifest)
-  const outcome = await timed(phases, `upload ${what}`, () => backend.save(backend.entryDir, key))
-  await removeTree(backend.entryDir)
+  const dir = ctx.backend.slotDir(slot)
+  await removeTree(dir)
+  await mkdir(dir, { recursive: true })
+  await writeManifest(dir, manifest)
+  const outcome = await timed(phases, `upload ${what}`, () => ctx.backend.save(dir, key))
+  await removeTree(dir)
   ctx.log.info(
     outcome.result === 'saved'
       ? `Saved ${what} ${key}`

@@ -4,7 +4,8 @@
 // closest snapshot for the rest; else nothing.
 import { depsPrefix, packagePrefix, restorePrefixes, SHELL } from '../keys.js'
 import type { CacheContext } from './context.js'
-import { readEntry, UnreadableEntryError, type Entry } from './entries.js'
+import { mapLimit, WIDTH } from '../transfer/pool.js'
+import { indexSlot, readEntry, UnreadableEntryError, type Entry } from './entries.js'
 import type { PackRef } from './manifest.js'
 
 export type RestoreSource = 'snapshot' | 'packages' | 'partial' | 'none'
@@ -23,9 +24,13 @@ export interface Found {
 
 export async function findPacks(ctx: CacheContext): Promise<Found> {
   const broken: string[] = []
-  const read = async (prefix: string, fallbacks: string[] = []): Promise<Entry | undefined> => {
+  const read = async (
+    prefix: string,
+    fallbacks: string[] = [],
+    slot?: string
+  ): Promise<Entry | undefined> => {
     try {
-      return await readEntry(ctx, prefix, fallbacks)
+      return await readEntry(ctx, prefix, fallbacks, slot)
     } catch (e) {
       if (!(e instanceof UnreadableEntryError)) throw e
       // The closest-snapshot lookup can find the same broken entry again.
@@ -40,10 +45,13 @@ export async function findPacks(ctx: CacheContext): Promise<Found> {
   const exact = await read(depsPrefix(ctx.keys))
   if (exact) return found('snapshot', index, broken, exact)
 
-  for (const attr of [SHELL, ...ctx.keys.dependencies]) {
-    const e = await read(packagePrefix(ctx.keys, attr))
-    if (e) index.set(attr, e)
-  }
+  const attrs = [SHELL, ...ctx.keys.dependencies]
+  const entries = await mapLimit(attrs, WIDTH, a =>
+    read(packagePrefix(ctx.keys, a), [], indexSlot(a))
+  )
+  attrs.forEach((a, i) => {
+    if (entries[i]) index.set(a, entries[i])
+  })
   if (index.size === ctx.keys.dependencies.length + 1) return found('packages', index, broken)
   const [first, ...rest] = restorePrefixes(ctx.keys, ctx.userRestoreKeys).slice(1)
   const closest = first === undefined ? undefined : await read(first, rest)

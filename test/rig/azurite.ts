@@ -22,9 +22,18 @@ export interface Azurite {
   stop(): Promise<void>
 }
 
+/** Where the process started: a benchmark bundled elsewhere runs from the checkout. */
+const CHECKOUT = process.cwd()
+
 function azuriteBin(): string {
-  const require = createRequire(import.meta.url)
-  return join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'blob', 'main.js')
+  // From the rig's own folder, or (a benchmark bundled elsewhere) from the checkout.
+  let pkg: string
+  try {
+    pkg = createRequire(import.meta.url).resolve('azurite/package.json')
+  } catch {
+    pkg = createRequire(join(CHECKOUT, 'package.json')).resolve('azurite/package.json')
+  }
+  return join(dirname(pkg), 'dist', 'src', 'blob', 'main.js')
 }
 
 export async function startAzurite(): Promise<Azurite> {

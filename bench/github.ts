@@ -1,0 +1,156 @@
+// npm run bench:github — the github backend beside what a user would otherwise
+// write, plain @actions/cache of the whole .nix-portable folder, in one run,
+// through the test cache service over Azurite with an emulated runner link
+// (100 ms round trip, 150 MB/s each way). A store of about 260 MB of machine
+// code from this machine's /usr: one set `big` (one pack), and eight jobs
+// that each add a package (`a1`, then `a1 a2`, … : an eight-pack snapshot).
+// Every restore is into a fresh location; times are medians of three.
+import * as cache from '@actions/cache'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { restoreSnapshot } from '../src/snapshot/restore.js'
+import { saveSnapshot } from '../src/snapshot/save.js'
+import { startCacheService, type CacheService } from '../test/rig/cache-service.js'
+import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
+import { nixOk, type World } from '../test/rig/world.js'
+import { machineCode, worlds } from './common.js'
+
+const MB = 1024 * 1024
+const LINK = { rttMs: 100, uploadBytesPerSecond: 150e6, downloadBytesPerSecond: 150e6 }
+const ROUNDS = 3
+
+function nixpkgs(rigNixpkgs: string, big: string[], eight: string[][]): string {
+  const copy = (list: string[]): string =>
+    `n=0; mkdir -p $out/lib; for f in ${list.join(' ')}; do n=$((n+1)); cp $f $out/lib/$n-$(basename $f); done`
+  const mk = (name: string, list: string[]): string => `derivation {
+    name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" ''PATH=/usr/bin:/bin; set -e; ${copy(list)}'' ];
+  }`
+  const as = eight.map((list, i) => `a${i + 1} = ${mk(`a${i + 1}-1.0`, list)};`)
+  return `{ ... }: let rig = import ${rigNixpkgs} { }; in rig // {
+    big = ${mk('big-1.0', big)};
+    ${as.join('\n    ')}
+  }`
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+async function seconds(f: () => Promise<unknown>): Promise<number> {
+  execFileSync('sync')
+  const t = performance.now()
+  await f()
+  return (performance.now() - t) / 1000
+}
+
+async function main(): Promise<void> {
+  const { world, removeAll } = worlds()
+  let service: CacheService | undefined
+  const cwd = process.cwd()
+  try {
+    const setup = await world()
+    const dir = join(setup.root, 'nixpkgs')
+    mkdirSync(dir)
+    const [big, ...eight] = machineCode([260 * MB, ...Array(8).fill(33 * MB)], '16M')
+    writeFileSync(
+      join(dir, 'default.nix'),
+      nixpkgs(join(setup.root, 'rig', 'nixpkgs'), big!, eight)
+    )
+    process.env.NIX_PATH = `nixpkgs=${dir}`
+    const fresh = async (): Promise<World> => {
+      const w = await world()
+      w.env.NIX_PATH = process.env.NIX_PATH
+      process.env.GITHUB_WORKSPACE = w.workspace
+      process.env.RUNNER_TEMP = w.runnerTemp
+      return w
+    }
+    const opts = (deps: string): JobOptions => ({ deps, backend: 'github', cacheDir: '' })
+
+    // Plain @actions/cache of the whole .nix-portable folder, as a user would write it.
+    let plainKeys = 0
+    const plainSave = async (w: World): Promise<{ s: number; key: string }> => {
+      const key = `plain-${++plainKeys}`
+      process.chdir(w.workspace)
+      const s = await seconds(() => cache.saveCache([join(w.location, '.nix-portable')], key))
+      return { s, key }
+    }
+    const plainRestore = async (from: World, key: string): Promise<number> => {
+      const w = await fresh()
+      process.chdir(w.workspace)
+      // The same path string as the save (paths outside the workspace are absolute).
+      return seconds(() => cache.restoreCache([join(from.location, '.nix-portable')], key))
+    }
+
+    // One pack: a cold job for `big`, its save timed beside plain @actions/cache's.
+    const saves: number[] = []
+    const plainSaves: number[] = []
+    let bigWorld: World | undefined
+    let plainBigKey = ''
+    for (let round = 0; round < ROUNDS; round++) {
+      // An empty cache each round, so that every save uploads the whole store.
+      await service?.stop()
+      service = await startCacheService({ link: LINK })
+      Object.assign(process.env, service.env)
+      const w = await fresh()
+      await nixOk(w, ['nix-shell', '-p', 'big', '--run', 'true'])
+      const ctx = await contextFor(w, opts('big'))
+      const cold = { version: 1 as const, watermark: 0, cacheHit: false }
+      saves.push(await seconds(() => saveSnapshot(ctx, cold)))
+      const p = await plainSave(w)
+      plainSaves.push(p.s)
+      bigWorld = w
+      plainBigKey = p.key
+      console.log(
+        `  round ${round + 1} save: ours ${saves.at(-1)!.toFixed(2)} s, @actions/cache ${p.s.toFixed(2)} s`
+      )
+    }
+    const r1: number[] = []
+    const plainR1: number[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const w = await fresh()
+      const ctx = await contextFor(w, opts('big'))
+      let packs = 0
+      r1.push(await seconds(async () => (packs = (await restoreSnapshot(ctx)).packsFetched)))
+      plainR1.push(await plainRestore(bigWorld!, plainBigKey))
+      console.log(
+        `  round ${round + 1} restore, ${packs} pack(s): ours ${r1.at(-1)!.toFixed(2)} s, @actions/cache ${plainR1.at(-1)!.toFixed(2)} s`
+      )
+    }
+
+    // Eight packs: eight jobs, each adding a package.
+    let last: World | undefined
+    for (let i = 1; i <= 8; i++) {
+      const deps = Array.from({ length: i }, (_, k) => `a${k + 1}`).join(' ')
+      last = await fresh()
+      await job(last, opts(deps))
+    }
+    const all = Array.from({ length: 8 }, (_, k) => `a${k + 1}`).join(' ')
+    const plainEight = await plainSave(last!)
+    const r8: number[] = []
+    const plainR8: number[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const w = await fresh()
+      const ctx = await contextFor(w, opts(all))
+      let packs = 0
+      r8.push(await seconds(async () => (packs = (await restoreSnapshot(ctx)).packsFetched)))
+      plainR8.push(await plainRestore(last!, plainEight.key))
+      console.log(
+        `  round ${round + 1} restore, ${packs} pack(s): ours ${r8.at(-1)!.toFixed(2)} s, @actions/cache ${plainR8.at(-1)!.toFixed(2)} s`
+      )
+    }
+    const s = median(saves) / median(plainSaves)
+    const one = median(r1) / median(plainR1)
+    const many = median(r8) / median(plainR8)
+    console.log(
+      `link: ${LINK.rttMs} ms round trip, ${LINK.uploadBytesPerSecond / 1e6} MB/s each way`
+    )
+    console.log(
+      `github: save ${s.toFixed(2)}x, restore ${one.toFixed(2)}x (1 pack), ${many.toFixed(2)}x (8 packs) of @actions/cache`
+    )
+  } finally {
+    process.chdir(cwd)
+    await service?.stop()
+    await removeAll()
+  }
+}
+
+await main()
