@@ -12,9 +12,11 @@ import { describePhases } from '../src/report-text.js'
 import { restoreSnapshot } from '../src/snapshot/restore.js'
 import { saveSnapshot } from '../src/snapshot/save.js'
 import type { CacheState } from '../src/snapshot/context.js'
-import { contextFor } from '../test/rig/jobs.js'
+import { startCeph } from '../test/rig/ceph.js'
+import { contextFor, type JobOptions } from '../test/rig/jobs.js'
+import { fileBaseline, s3Baseline, type Baseline } from './baseline.js'
 import { nixOk, storeDir, type World } from '../test/rig/world.js'
-import { machineCode, worlds } from './common.js'
+import { machineCode, median, seconds, worlds } from './common.js'
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
@@ -35,21 +37,121 @@ function nixFile(files: string[]): string {
   }; in [ ${drvs.join('\n')} ]`
 }
 
-// Each measurement starts with no dirty pages left by the one before it, or the
-// next one would pay for the previous one's writeback.
-function seconds(f: () => unknown): number {
-  execFileSync('sync')
-  const t = performance.now()
-  f()
-  return (performance.now() - t) / 1000
+const results = new Map<string, { r: number; s: number; deltaBytes: number }>()
+
+/**
+ * Save and restore on one backend beside `baseline`, ROUNDS times, then a
+ * one-package delta and a save with nothing new. Prints its figures.
+ */
+async function measure(
+  world: () => Promise<World>,
+  src: World,
+  pathCount: number,
+  list: string,
+  backend: 'local' | 's3',
+  baseline: Baseline,
+  inputs: Record<string, string>
+): Promise<void> {
+  console.log(`${backend}:`)
+  const times = {
+    tarC: [] as number[],
+    ourSave: [] as number[],
+    tarX: [] as number[],
+    ourRestore: [] as number[]
+  }
+  let restoredState: CacheState | undefined
+  let restoredWorld: World | undefined
+  let opts: JobOptions | undefined
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which goes first, so neither always runs on a cooler or warmer disk.
+    const ourFirst = round % 2 === 1
+    const name = `base-${round}.tar.zst`
+    const baseSave = async (): Promise<void> => {
+      times.tarC.push(await seconds(() => baseline.save(storeDir(src), list, name)))
+    }
+    // A cache of its own each round, so that every save writes everything.
+    opts = {
+      deps: 'bench',
+      backend,
+      cacheDir: join(src.root, `cache-${round}`),
+      inputs: { ...inputs, 's3-prefix': `round-${round}/` }
+    }
+    const ctx = await contextFor(src, opts)
+    const ourSave = async (): Promise<void> => {
+      let report: Awaited<ReturnType<typeof saveSnapshot>> | undefined
+      times.ourSave.push(
+        await seconds(async () => {
+          report = await saveSnapshot(ctx, { version: 1, watermark: 0, cacheHit: false })
+        })
+      )
+      console.log(
+        `  round ${round + 1} save: ${describePhases(report!.phases)} (tar -c | zstd: ${times.tarC.at(-1)?.toFixed(2) ?? 'next'} s)`
+      )
+    }
+    if (ourFirst) {
+      await ourSave()
+      await baseSave()
+    } else {
+      await baseSave()
+      await ourSave()
+    }
+
+    const fresh = join((await world()).root, 'extract')
+    mkdirSync(fresh)
+    const baseRestore = async (): Promise<void> => {
+      times.tarX.push(await seconds(() => baseline.restore(name, fresh)))
+    }
+    const dst = await world()
+    const dctx = await contextFor(dst, opts)
+    const ourRestore = async (): Promise<void> => {
+      let restored = 0
+      let lastPhases: Phase[] = []
+      times.ourRestore.push(
+        await seconds(async () => {
+          const r = await restoreSnapshot(dctx)
+          restored = r.pathsRestored
+          restoredState = r.state
+          lastPhases = r.phases
+        })
+      )
+      console.log(
+        `  round ${round + 1} restore: ${describePhases(lastPhases)} (zstd -d | tar -x: ${times.tarX.at(-1)?.toFixed(2) ?? 'next'} s)`
+      )
+      if (restored < pathCount)
+        throw new Error(`restored ${restored} paths, fewer than ${pathCount}`)
+    }
+    if (ourFirst) {
+      await ourRestore()
+      await baseRestore()
+    } else {
+      await baseRestore()
+      await ourRestore()
+    }
+    restoredWorld = dst
+  }
+
+  // One more package on top of the restored store, then a save with nothing new.
+  const dst = restoredWorld!
+  await nixOk(dst, ['nix-build', '<nixpkgs>', '-A', 'figlet', '--no-out-link'])
+  const ctx = await contextFor(dst, opts!)
+  const delta = await saveSnapshot(ctx, restoredState!)
+  const after = await restoreSnapshot(ctx) // the state a later job would have
+  const emptySave = await seconds(() => saveSnapshot(ctx, after.state))
+
+  const r = median(times.ourRestore) / median(times.tarX)
+  const s = median(times.ourSave) / median(times.tarC)
+  console.log(
+    `  tar -c | zstd -T0: ${median(times.tarC).toFixed(2)} s; nix-store-cache save: ${median(times.ourSave).toFixed(2)} s`
+  )
+  console.log(
+    `  zstd -d | tar -x: ${median(times.tarX).toFixed(2)} s; nix-store-cache restore: ${median(times.ourRestore).toFixed(2)} s`
+  )
+  console.log(
+    `  delta: ${delta.pathsSaved} paths; save with nothing new: ${emptySave.toFixed(2)} s`
+  )
+  console.log(`${backend}: restore ${r.toFixed(2)}x, save ${s.toFixed(2)}x of tar+zstd`)
+  results.set(backend, { r, s, deltaBytes: delta.archiveBytes ?? 0 })
 }
-async function secondsAsync(f: () => Promise<unknown>): Promise<number> {
-  execFileSync('sync')
-  const t = performance.now()
-  await f()
-  return (performance.now() - t) / 1000
-}
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 async function main(): Promise<void> {
   const { world, removeAll } = worlds()
@@ -74,121 +176,23 @@ async function main(): Promise<void> {
     const list = join(src.root, 'names.txt')
     writeFileSync(list, names.join('\n'))
 
-    const times = {
-      tarC: [] as number[],
-      ourSave: [] as number[],
-      tarX: [] as number[],
-      ourRestore: [] as number[]
+    await measure(world, src, paths.length, list, 'local', fileBaseline(src.root), {})
+    const ceph = await startCeph()
+    try {
+      const bucket = await ceph.bucket('bench')
+      Object.assign(process.env, ceph.env)
+      const inputs = {
+        's3-bucket': bucket,
+        's3-endpoint': ceph.endpoint,
+        's3-force-path-style': 'true'
+      }
+      await measure(world, src, paths.length, list, 's3', s3Baseline(ceph.client(), bucket), inputs)
+    } finally {
+      await ceph.stop()
     }
-    let restoredState: CacheState | undefined
-    let restoredWorld: World | undefined
-    let cacheDir = ''
-    for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which goes first, so neither always runs on a cooler or warmer disk.
-      const ourFirst = round % 2 === 1
-      const base = join(src.root, `base-${round}.tar.zst`)
-      const baseSave = (): void => {
-        times.tarC.push(
-          seconds(() =>
-            execFileSync('bash', [
-              '-c',
-              'tar -c -C "$1" -T "$2" | zstd -T0 -3 -q -o "$3"',
-              '_',
-              storeDir(src),
-              list,
-              base
-            ])
-          )
-        )
-      }
-      cacheDir = join(src.root, `cache-${round}`)
-      const ctx = await contextFor(src, { deps: 'bench', backend: 'local', cacheDir })
-      const ourSave = async (): Promise<void> => {
-        let report: Awaited<ReturnType<typeof saveSnapshot>> | undefined
-        times.ourSave.push(
-          await secondsAsync(async () => {
-            report = await saveSnapshot(ctx, { version: 1, watermark: 0, cacheHit: false })
-          })
-        )
-        console.log(
-          `  round ${round + 1} save: ${describePhases(report!.phases)} (tar -c | zstd: ${times.tarC.at(-1)?.toFixed(2) ?? 'next'} s)`
-        )
-      }
-      if (ourFirst) {
-        await ourSave()
-        baseSave()
-      } else {
-        baseSave()
-        await ourSave()
-      }
-
-      const fresh = join((await world()).root, 'extract')
-      mkdirSync(fresh)
-      const baseRestore = (): void => {
-        times.tarX.push(
-          seconds(() =>
-            execFileSync('bash', [
-              '-c',
-              'zstd -d -T0 -q -c "$1" | tar -x -C "$2"',
-              '_',
-              base,
-              fresh
-            ])
-          )
-        )
-      }
-      const dst = await world()
-      const dctx = await contextFor(dst, { deps: 'bench', backend: 'local', cacheDir })
-      const ourRestore = async (): Promise<void> => {
-        let restored = 0
-        let lastPhases: Phase[] = []
-        times.ourRestore.push(
-          await secondsAsync(async () => {
-            const r = await restoreSnapshot(dctx)
-            restored = r.pathsRestored
-            restoredState = r.state
-            lastPhases = r.phases
-          })
-        )
-        console.log(
-          `  round ${round + 1} restore: ${describePhases(lastPhases)} (zstd -d | tar -x: ${times.tarX.at(-1)?.toFixed(2) ?? 'next'} s)`
-        )
-        // Outputs and their .drv files.
-        if (restored < paths.length)
-          throw new Error(`restored ${restored} paths, fewer than ${paths.length}`)
-      }
-      if (ourFirst) {
-        await ourRestore()
-        baseRestore()
-      } else {
-        baseRestore()
-        await ourRestore()
-      }
-      restoredWorld = dst
-    }
-
-    // One more package on top of the restored store, then a save with nothing new.
-    const dst = restoredWorld!
-    await nixOk(dst, ['nix-build', '<nixpkgs>', '-A', 'figlet', '--no-out-link'])
-    const ctx = await contextFor(dst, { deps: 'bench', backend: 'local', cacheDir })
-    const delta = await saveSnapshot(ctx, restoredState!)
-    const deltaBytes = delta.archiveBytes ?? 0
-    const after = await restoreSnapshot(ctx) // the state a later job would have
-    const emptySave = await secondsAsync(() => saveSnapshot(ctx, after.state))
-
-    const r = median(times.ourRestore) / median(times.tarX)
-    const s = median(times.ourSave) / median(times.tarC)
+    const local = results.get('local')!
     console.log(
-      `tar -c | zstd -T0: ${median(times.tarC).toFixed(2)} s; nix-store-cache save: ${median(times.ourSave).toFixed(2)} s`
-    )
-    console.log(
-      `zstd -d | tar -x: ${median(times.tarX).toFixed(2)} s; nix-store-cache restore: ${median(times.ourRestore).toFixed(2)} s`
-    )
-    console.log(
-      `delta: ${delta.pathsSaved} paths; save with nothing new: ${emptySave.toFixed(2)} s`
-    )
-    console.log(
-      `cache: restore ${r.toFixed(2)}x, save ${s.toFixed(2)}x of tar+zstd; delta ${deltaBytes} bytes`
+      `cache: restore ${local.r.toFixed(2)}x, save ${local.s.toFixed(2)}x of tar+zstd; delta ${local.deltaBytes} bytes`
     )
   } finally {
     await removeAll()

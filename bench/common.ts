@@ -54,3 +54,17 @@ export function worlds(): { world: () => Promise<World>; removeAll: () => Promis
     }
   }
 }
+
+export const median = (xs: number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/**
+ * How long `f` takes, in seconds. Each measurement starts with no dirty pages
+ * left by the one before it, or it would pay for the previous one's writeback.
+ */
+export async function seconds(f: () => Promise<unknown>): Promise<number> {
+  execFileSync('sync')
+  const t = performance.now()
+  await f()
+  return (performance.now() - t) / 1000
+}

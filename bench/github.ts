@@ -2,44 +2,41 @@
 // write, plain @actions/cache of the whole .nix-portable folder, in one run,
 // through the test cache service over Azurite with an emulated runner link
 // (100 ms round trip, 150 MB/s each way). A store of about 260 MB of machine
-// code from this machine's /usr: one set `big` (one pack), and eight jobs
-// that each add a package (`a1`, then `a1 a2`, … : an eight-pack snapshot).
+// code from this machine's /usr: one set `big` (one job's save: a program and
+// eight libraries), and eight jobs that each add a package (`a1`, then `a1 a2`,
+// …: an eight-pack snapshot).
 // Every restore is into a fresh location; times are medians of three.
 import * as cache from '@actions/cache'
-import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { describePhases } from '../src/report-text.js'
 import { restoreSnapshot } from '../src/snapshot/restore.js'
 import { saveSnapshot } from '../src/snapshot/save.js'
 import { startCacheService, type CacheService } from '../test/rig/cache-service.js'
 import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
 import { nixOk, type World } from '../test/rig/world.js'
-import { machineCode, worlds } from './common.js'
+import { machineCode, median, seconds, worlds } from './common.js'
 
 const MB = 1024 * 1024
 const LINK = { rttMs: 100, uploadBytesPerSecond: 150e6, downloadBytesPerSecond: 150e6 }
 const ROUNDS = 3
 
-function nixpkgs(rigNixpkgs: string, big: string[], eight: string[][]): string {
+/** `big`: eight libraries of about 33 MB and a program that refers to them all; a1…a8. */
+function nixpkgs(rigNixpkgs: string, parts: string[][], eight: string[][]): string {
   const copy = (list: string[]): string =>
     `n=0; mkdir -p $out/lib; for f in ${list.join(' ')}; do n=$((n+1)); cp $f $out/lib/$n-$(basename $f); done`
-  const mk = (name: string, list: string[]): string => `derivation {
+  const mk = (name: string, script: string): string => `derivation {
     name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
-    args = [ "-c" ''PATH=/usr/bin:/bin; set -e; ${copy(list)}'' ];
+    args = [ "-c" ''PATH=/usr/bin:/bin; set -e; ${script}'' ];
   }`
-  const as = eight.map((list, i) => `a${i + 1} = ${mk(`a${i + 1}-1.0`, list)};`)
-  return `{ ... }: let rig = import ${rigNixpkgs} { }; in rig // {
-    big = ${mk('big-1.0', big)};
+  const libs = parts.map((list, i) => `lib${i + 1} = ${mk(`big-lib${i + 1}-1.0`, copy(list))};`)
+  const links = parts.map((_, i) => `ln -s \${lib${i + 1}} $out/lib${i + 1}`).join('; ')
+  const as = eight.map((list, i) => `a${i + 1} = ${mk(`a${i + 1}-1.0`, copy(list))};`)
+  return `{ ... }: let rig = import ${rigNixpkgs} { }; in rig // rec {
+    ${libs.join('\n    ')}
+    big = ${mk('big-1.0', `mkdir -p $out; ${links}`)};
     ${as.join('\n    ')}
   }`
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-async function seconds(f: () => Promise<unknown>): Promise<number> {
-  execFileSync('sync')
-  const t = performance.now()
-  await f()
-  return (performance.now() - t) / 1000
 }
 
 async function main(): Promise<void> {
@@ -50,10 +47,11 @@ async function main(): Promise<void> {
     const setup = await world()
     const dir = join(setup.root, 'nixpkgs')
     mkdirSync(dir)
-    const [big, ...eight] = machineCode([260 * MB, ...Array(8).fill(33 * MB)], '16M')
+    const code = machineCode(Array(16).fill(33 * MB), '16M')
+    const [parts, eight] = [code.slice(0, 8), code.slice(8)]
     writeFileSync(
       join(dir, 'default.nix'),
-      nixpkgs(join(setup.root, 'rig', 'nixpkgs'), big!, eight)
+      nixpkgs(join(setup.root, 'rig', 'nixpkgs'), parts, eight)
     )
     process.env.NIX_PATH = `nixpkgs=${dir}`
     const fresh = async (): Promise<World> => {
@@ -94,7 +92,9 @@ async function main(): Promise<void> {
       await nixOk(w, ['nix-shell', '-p', 'big', '--run', 'true'])
       const ctx = await contextFor(w, opts('big'))
       const cold = { version: 1 as const, watermark: 0, cacheHit: false }
-      saves.push(await seconds(() => saveSnapshot(ctx, cold)))
+      let sr: Awaited<ReturnType<typeof saveSnapshot>> | undefined
+      saves.push(await seconds(async () => (sr = await saveSnapshot(ctx, cold))))
+      console.log(`  round ${round + 1} save phases: ${describePhases(sr!.phases)}`)
       const p = await plainSave(w)
       plainSaves.push(p.s)
       bigWorld = w
@@ -108,11 +108,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const w = await fresh()
       const ctx = await contextFor(w, opts('big'))
-      let packs = 0
-      r1.push(await seconds(async () => (packs = (await restoreSnapshot(ctx)).packsFetched)))
+      let r: Awaited<ReturnType<typeof restoreSnapshot>> | undefined
+      r1.push(await seconds(async () => (r = await restoreSnapshot(ctx))))
       plainR1.push(await plainRestore(bigWorld!, plainBigKey))
       console.log(
-        `  round ${round + 1} restore, ${packs} pack(s): ours ${r1.at(-1)!.toFixed(2)} s, @actions/cache ${plainR1.at(-1)!.toFixed(2)} s`
+        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${r1.at(-1)!.toFixed(2)} s (${describePhases(r!.phases)}), @actions/cache ${plainR1.at(-1)!.toFixed(2)} s`
       )
     }
 
@@ -130,11 +130,11 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       const w = await fresh()
       const ctx = await contextFor(w, opts(all))
-      let packs = 0
-      r8.push(await seconds(async () => (packs = (await restoreSnapshot(ctx)).packsFetched)))
+      let r: Awaited<ReturnType<typeof restoreSnapshot>> | undefined
+      r8.push(await seconds(async () => (r = await restoreSnapshot(ctx))))
       plainR8.push(await plainRestore(last!, plainEight.key))
       console.log(
-        `  round ${round + 1} restore, ${packs} pack(s): ours ${r8.at(-1)!.toFixed(2)} s, @actions/cache ${plainR8.at(-1)!.toFixed(2)} s`
+        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${r8.at(-1)!.toFixed(2)} s (${describePhases(r!.phases)}), @actions/cache ${plainR8.at(-1)!.toFixed(2)} s`
       )
     }
     const s = median(saves) / median(plainSaves)

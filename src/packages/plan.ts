@@ -22,6 +22,11 @@ export interface PlanInput {
   minPack: number
   /** More packs than this in one snapshot: the small ones are packed together. */
   maxPacks: number
+  /**
+   * A new group larger than this is written as several packs (of whole paths),
+   * so that one's extraction overlaps the next one's download.
+   */
+  maxPack: number
 }
 
 export interface Split {
@@ -77,7 +82,31 @@ export function planPacks(input: PlanInput): PackPlan {
       fresh = [[...new Set(merged)].sort()]
     }
   }
+  fresh = fresh.flatMap(g => chunks(g, input.maxPack, bytes))
   return { keep, splits, fresh }
+}
+
+/** `paths` in runs of at most `max` bytes; a path larger than that is a run of its own. */
+function chunks(
+  paths: readonly string[],
+  max: number,
+  bytes: (paths: Iterable<string>) => number
+): string[][] {
+  const out: string[][] = []
+  let run: string[] = []
+  let size = 0
+  for (const p of paths) {
+    const n = bytes([p])
+    if (run.length > 0 && size + n > max) {
+      out.push(run)
+      run = []
+      size = 0
+    }
+    run.push(p)
+    size += n
+  }
+  if (run.length > 0) out.push(run)
+  return out
 }
 
 /** Paths grouped by the set of consumers that need them; small groups together. */

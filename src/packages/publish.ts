@@ -1,6 +1,7 @@
 // Writing a save's entries, in the order that keeps every name's target there
-// before the name: packs, then the snapshot naming them, then the package index
-// entries, then the other sets' entries that named a pack this save split.
+// before the name: packs, then the names (the snapshot and the package index
+// entries, side by side), then the other sets' entries that named a pack this
+// save split.
 import {
   KEY_VERSION,
   packageKey,
@@ -81,14 +82,14 @@ export async function publish(
   const deps = [...ctx.keys.dependencies]
   const allRoots = needs.roots.size > 0 ? [...new Set([...needs.roots.values()].flat())] : undefined
   const exact = state.source === 'snapshot' ? state.entries?.[0] : undefined
-  let key: string | undefined
-  if (!exact || keysOf(exact.manifest.packs) !== keysOf(named) || !exact.manifest.roots) {
-    key = snapshotKey(
-      ctx.keys,
-      named.map(p => p.key)
-    )
-    await writeEntry(ctx, phases, 'snapshot', key, manifest(named, deps, allRoots))
-  }
+  const snapshotChanged =
+    !exact || keysOf(exact.manifest.packs) !== keysOf(named) || !exact.manifest.roots
+  const key = snapshotChanged
+    ? snapshotKey(
+        ctx.keys,
+        named.map(p => p.key)
+      )
+    : undefined
 
   const prior = new Map(
     (state.entries ?? []).filter(e => isIndexKey(e.key)).map(e => [attrOf(e), e])
@@ -103,9 +104,17 @@ export async function publish(
     if (!before && exact && !packs.some(p => written.has(p.key))) return []
     return [{ attr, entry: manifest(packs, attr === SHELL ? [] : [attr], roots) }]
   })
-  await mapLimit(changed, WIDTH, c =>
-    writeEntry(ctx, phases, 'index entry', packageKey(ctx.keys, c.attr), c.entry, indexSlot(c.attr))
-  )
+  // The names, side by side: every pack they name is already there.
+  const names = [
+    ...(key ? [{ what: 'snapshot', key, m: manifest(named, deps, allRoots), slot: 'entry' }] : []),
+    ...changed.map(c => ({
+      what: 'index entry',
+      key: packageKey(ctx.keys, c.attr),
+      m: c.entry,
+      slot: indexSlot(c.attr)
+    }))
+  ]
+  await mapLimit(names, WIDTH, n => writeEntry(ctx, phases, n.what, n.key, n.m, n.slot))
   const indexEntries = changed.length
   const republished =
     replaced.size > 0

@@ -18,7 +18,8 @@ function input(o: {
       paths: paths.map(p).sort()
     })),
     minPack: MB,
-    maxPacks: o.maxPacks ?? 8
+    maxPacks: o.maxPacks ?? 8,
+    maxPack: 64 * MB
   }
 }
 const names = (paths: string[]): string[] => paths.map(x => x.slice(44)).sort()
@@ -102,6 +103,26 @@ describe('planPacks', () => {
     expect(plan.keep.map(k => k.key)).toEqual(['kbig'])
     expect(plan.fresh).toHaveLength(1)
     expect(plan.fresh[0]).toHaveLength(12)
+  })
+})
+
+describe('planPacks, large groups', () => {
+  it('writes a group larger than maxPack as packs of whole paths', () => {
+    const paths = ['a', 'b', 'c', 'd', 'e']
+    const plan = planPacks(
+      input({
+        consumers: { big: paths },
+        sizes: Object.fromEntries(paths.map(x => [x, 30 * MB]))
+      })
+    )
+    expect(plan.fresh.map(names)).toEqual([['a', 'b'], ['c', 'd'], ['e']])
+  })
+
+  it('keeps a path larger than maxPack whole, in a pack of its own', () => {
+    const plan = planPacks(
+      input({ consumers: { big: ['huge', 'small'] }, sizes: { huge: 100 * MB, small: 10 * MB } })
+    )
+    expect(plan.fresh.map(names)).toEqual([['huge'], ['small']])
   })
 })
 
