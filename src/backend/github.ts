@@ -20,7 +20,9 @@ export class GithubBackend implements Backend {
   constructor(
     readonly workspace: string,
     /** Test seam: how long to wait for a pack another job is uploading. */
-    private readonly waitMs = 2000
+    private readonly waitMs = 2000,
+    /** A call that comes back empty after longer than this met a failing service. */
+    private readonly slowMs = 5000
   ) {
     this.stageRoot = join(workspace, STAGE_REL)
   }
@@ -42,17 +44,24 @@ export class GithubBackend implements Backend {
     prefixes: readonly string[]
   ): Promise<string | undefined> {
     const rel = this.slotOf(dir)
-    return this.inWorkspace(() => cache.restoreCache([rel], primaryKey, [...prefixes]))
+    return this.call(
+      () => cache.restoreCache([rel], primaryKey, [...prefixes]),
+      found => found === undefined
+    )
   }
 
   async save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome> {
     const rel = this.slotOf(dir)
+    if (this.failing) throw new CacheError(this.failing)
     // A pack's key names its paths: asking first can spare a whole upload.
     // Snapshot and index keys are new every time: asking would be a wasted round trip.
     if (trees && (await this.has(rel, key))) return { result: 'exists' }
     // @actions/cache archives paths under the workspace only.
     if (trees) await materialize(dir, trees)
-    const id = await this.inWorkspace(() => cache.saveCache([rel], key))
+    const id = await this.call(
+      () => cache.saveCache([rel], key),
+      r => r === -1
+    )
     // @actions/cache does not say how large the archive was.
     if (id !== -1) return { result: 'saved' }
     // -1: @actions/cache already said why (info when another job is creating the
@@ -66,11 +75,35 @@ export class GithubBackend implements Backend {
   }
 
   private async has(rel: string, key: string): Promise<boolean> {
-    const found = await this.inWorkspace(() =>
-      cache.restoreCache([rel], key, [], { lookupOnly: true })
+    const found = await this.call(
+      () => cache.restoreCache([rel], key, [], { lookupOnly: true }),
+      r => r === undefined
     )
     return found === key
   }
+
+  /**
+   * One @actions/cache call. It reports a failing service (5xx, 429, a stall)
+   * only as its own warning and a miss, after retrying for a while: a miss or a
+   * refusal that took longer than any answer does is that, and the job makes no
+   * more calls, so a failing service costs it one call's retries, not one per
+   * pack and entry.
+   */
+  private async call<T>(f: () => Promise<T>, missed: (r: T) => boolean): Promise<T> {
+    if (this.failing) throw new CacheError(this.failing)
+    const start = Date.now()
+    const r = await this.inWorkspace(f)
+    const ms = Date.now() - start
+    if (missed(r) && ms > this.slowMs) {
+      this.failing =
+        `the cache service failed or stalled (a call took ${Math.round(ms / 1000)} s and came back empty); ` +
+        'no more cache calls in this job'
+      throw new CacheError(this.failing)
+    }
+    return r
+  }
+
+  private failing: string | undefined
 
   /** `dir`'s path from the workspace, which must be a slot's. */
   private slotOf(dir: string): string {
