@@ -11,6 +11,7 @@ import { materialize, type StoreTrees } from '../store/pack-dir.js'
 import type { Backend, SaveOutcome } from './types.js'
 
 export const STAGE_REL = '.nix-store-cache'
+const SEGMENT_TIMEOUT_MS = 5 * 60_000
 
 export class GithubBackend implements Backend {
   readonly name = 'github'
@@ -45,7 +46,11 @@ export class GithubBackend implements Backend {
   ): Promise<string | undefined> {
     const rel = this.slotOf(dir)
     return this.call(
-      () => cache.restoreCache([rel], primaryKey, [...prefixes]),
+      // A download that stalls is given up after five minutes, not the default hour.
+      () =>
+        cache.restoreCache([rel], primaryKey, [...prefixes], {
+          segmentTimeoutInMs: SEGMENT_TIMEOUT_MS
+        }),
       found => found === undefined
     )
   }
