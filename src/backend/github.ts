@@ -22,8 +22,12 @@ export class GithubBackend implements Backend {
     readonly workspace: string,
     /** Test seam: how long to wait for a pack another job is uploading. */
     private readonly waitMs = 2000,
-    /** A call that comes back empty after longer than this met a failing service. */
-    private readonly slowMs = 5000
+    /**
+     * A call that comes back empty after longer than this met a failing service:
+     * @actions/cache retries a 5xx for about 25 s; an answer, even on a busy
+     * runner, takes a second or two.
+     */
+    private readonly slowMs = 15_000
   ) {
     this.stageRoot = join(workspace, STAGE_REL)
   }

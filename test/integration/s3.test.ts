@@ -9,10 +9,10 @@ import { cli, cliRuntime, type JobOptions } from '../rig/jobs.js'
 import { startCeph, type Ceph } from '../rig/ceph.js'
 import { startLink } from '../rig/link.js'
 import {
+  asWorldUser,
   countBuilds,
   makeWorld,
   nixPortable,
-  NOBODY,
   removeWorld,
   type World
 } from '../rig/world.js'
@@ -114,20 +114,12 @@ describe('the s3 backend on a Ceph gateway', () => {
       const args = [entry, 'save', '--systemDependencies', 'bigbin', '--backend', 's3']
       for (const [k, v] of Object.entries(o.inputs!)) args.push(`--${k}`, v)
       args.push('--location', w.location, '--nix-portable', w.launcher)
-      const child = spawn(
-        'setpriv',
-        [
-          '--reuid',
-          String(NOBODY.uid),
-          '--regid',
-          String(NOBODY.gid),
-          '--clear-groups',
-          '--',
-          node,
-          ...args
-        ],
-        { env: { ...w.env, ...ceph.env }, cwd: w.workspace, stdio: 'ignore' }
-      )
+      const [file, argv] = asWorldUser(w, node, args)
+      const child = spawn(file, argv, {
+        env: { ...w.env, ...ceph.env },
+        cwd: w.workspace,
+        stdio: 'ignore'
+      })
       // Kill it once a megabyte of the pack is on its way (the calls before it are small).
       let uploading = false
       for (let i = 0; i < 1200 && !uploading; i++) {

@@ -109,6 +109,13 @@ export interface RunResult {
   stderr: string
 }
 
+/** The command line that runs `cmd` as the world's user (setpriv when unprivileged). */
+export function asWorldUser(world: World, cmd: string, args: string[]): [string, string[]] {
+  if (!world.unprivileged) return [cmd, args]
+  const ids = ['--reuid', String(NOBODY.uid), '--regid', String(NOBODY.gid), '--clear-groups']
+  return ['setpriv', [...ids, '--', cmd, ...args]]
+}
+
 /** Runs a command in the world, as the world's user. Never throws on a non-zero exit. */
 export function runIn(
   world: World,
@@ -117,21 +124,7 @@ export function runIn(
   extraEnv: NodeJS.ProcessEnv = {}
 ): Promise<RunResult> {
   const env = { ...world.env, ...extraEnv }
-  const [file, argv] = world.unprivileged
-    ? [
-        'setpriv',
-        [
-          '--reuid',
-          String(NOBODY.uid),
-          '--regid',
-          String(NOBODY.gid),
-          '--clear-groups',
-          '--',
-          cmd,
-          ...args
-        ]
-      ]
-    : [cmd, args]
+  const [file, argv] = asWorldUser(world, cmd, args)
   const options: ExecFileOptions = { env, cwd: world.workspace, maxBuffer: 64 * 1024 * 1024 }
   return new Promise(resolve => {
     execFile(file, argv, options, (error, stdout, stderr) => {
