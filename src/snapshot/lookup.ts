@@ -79,17 +79,18 @@ export function describeSource(f: Pick<Found, 'source' | 'snapshot' | 'index'>):
       return `the snapshot for these dependencies, ${f.snapshot!.key}`
     case 'packages':
       return `the package index (${f.index.size} entries)`
-    case 'partial':
+    case 'partial': {
+      const attrs = [...f.index.keys()].filter(a => a !== SHELL)
       return (
         [
-          f.index.size > 0
-            ? `the package index for ${f.index.size - (f.index.has(SHELL) ? 1 : 0)} attribute(s)`
-            : '',
+          attrs.length > 0 ? `the package index for ${attrs.join(' ')}` : '',
+          f.index.has(SHELL) ? "the shell's index entry" : '',
           f.snapshot ? `the closest snapshot, ${f.snapshot.key}` : ''
         ]
           .filter(Boolean)
-          .join(' and ') || 'nothing'
+          .join(', ') || 'nothing'
       )
+    }
     default:
       return 'nothing'
   }
