@@ -177,19 +177,29 @@ async function main(): Promise<void> {
     writeFileSync(list, names.join('\n'))
 
     await measure(world, src, paths.length, list, 'local', fileBaseline(src.root), {})
-    const ceph = await startCeph()
-    try {
-      const bucket = await ceph.bucket('bench')
-      Object.assign(process.env, ceph.env)
-      const inputs = {
-        's3-bucket': bucket,
-        's3-endpoint': ceph.endpoint,
-        's3-force-path-style': 'true'
+    // `npm run bench:cache -- local`: the local backend alone.
+    const ceph = process.argv[2] === 'local' ? undefined : await startCeph()
+    if (ceph)
+      try {
+        const bucket = await ceph.bucket('bench')
+        Object.assign(process.env, ceph.env)
+        const inputs = {
+          's3-bucket': bucket,
+          's3-endpoint': ceph.endpoint,
+          's3-force-path-style': 'true'
+        }
+        await measure(
+          world,
+          src,
+          paths.length,
+          list,
+          's3',
+          s3Baseline(ceph.client(), bucket),
+          inputs
+        )
+      } finally {
+        await ceph.stop()
       }
-      await measure(world, src, paths.length, list, 's3', s3Baseline(ceph.client(), bucket), inputs)
-    } finally {
-      await ceph.stop()
-    }
     const local = results.get('local')!
     console.log(
       `cache: restore ${local.r.toFixed(2)}x, save ${local.s.toFixed(2)}x of tar+zstd; delta ${local.deltaBytes} bytes`
