@@ -72,8 +72,9 @@ export class S3Backend implements Backend {
     prefixes: readonly string[]
   ): Promise<string | undefined> {
     return this.guard(async () => {
-      // Packs are asked for by their exact key: one GET, no listing.
-      let body = await this.get(primaryKey)
+      // Packs are asked for by their exact key: one GET, no listing. Snapshot
+      // and index lookups are by prefix (ending in `-`): straight to the listing.
+      let body = primaryKey.endsWith('-') ? undefined : await this.get(primaryKey)
       let key: string | undefined = primaryKey
       if (!body) {
         key = await this.newest([primaryKey, ...prefixes])
