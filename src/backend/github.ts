@@ -32,10 +32,6 @@ export class GithubBackend implements Backend {
     this.stageRoot = join(workspace, STAGE_REL)
   }
 
-  get entryDir(): string {
-    return this.slotDir('entry')
-  }
-
   slotDir(slot: string): string {
     return join(this.workspace, STAGE_REL, slot)
   }
@@ -61,7 +57,6 @@ export class GithubBackend implements Backend {
 
   async save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome> {
     const rel = this.slotOf(dir)
-    if (this.failing) throw new CacheError(this.failing)
     // A pack's key names its paths: asking first can spare a whole upload.
     // Snapshot and index keys are new every time: asking would be a wasted round trip.
     if (trees && (await this.has(rel, key))) return { result: 'exists' }

@@ -21,13 +21,10 @@ const DECOMPRESS = 'zstd -d -q'
 export class LocalBackend implements Backend {
   readonly name = 'local'
   readonly canReplace = true
-  readonly entryDir: string
   constructor(
     readonly cacheDir: string,
     readonly stageRoot: string
-  ) {
-    this.entryDir = join(stageRoot, 'entry')
-  }
+  ) {}
 
   slotDir(slot: string): string {
     return join(this.stageRoot, slot)

@@ -32,14 +32,12 @@ export class S3Backend implements Backend {
   readonly name = 's3'
   /** A PUT replaces an object atomically: readers see the old or the new one. */
   readonly canReplace = true
-  readonly entryDir: string
   private readonly client: S3Client
 
   constructor(
     readonly config: S3Config,
     readonly stageRoot: string
   ) {
-    this.entryDir = this.slotDir('entry')
     this.client = new S3Client({
       region: config.region,
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),

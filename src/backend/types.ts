@@ -3,12 +3,11 @@ import type { StoreTrees } from '../store/pack-dir.js'
 /** Where entries live. Every entry is one directory, archived whole. */
 export interface Backend {
   readonly name: 'local' | 'github' | 's3'
-  /** A folder for our staging, on the same filesystem as entryDir. */
+  /** A folder for our staging, on the same filesystem as the slots. */
   readonly stageRoot: string
-  /** The folder small entries (snapshots, index entries) are restored into and saved from. */
-  readonly entryDir: string
   /**
-   * A staging folder of its own for `slot` (a pack's, packSlot()), so that
+   * A staging folder of its own for `slot` (`entry` for snapshots, indexSlot()
+   * for index entries, packSlot() for packs), so that
    * transfers run side by side; the github backend derives the entry's version
    * from it, so an entry is restored through the slot it was saved from.
    */

@@ -14,6 +14,14 @@ import type { Roots } from './roots.js'
 /** A consumer without an index entry of its own. */
 const ANON = ':job'
 
+/** The consumers, each without the paths in `drop`. */
+export function without(
+  consumers: ReadonlyMap<string, ReadonlySet<string>>,
+  drop: ReadonlySet<string>
+): Map<string, Set<string>> {
+  return new Map([...consumers].map(([c, s]) => [c, new Set([...s].filter(p => !drop.has(p)))]))
+}
+
 /** Every path some consumer needs. */
 export function union(consumers: ReadonlyMap<string, ReadonlySet<string>>): string[] {
   return [...new Set([...consumers.values()].flatMap(c => [...c]))]
@@ -45,6 +53,11 @@ export function readLocal(dbFile: string, state: CacheState): Local {
   })
 }
 
+export interface LocalNeeds extends Needs {
+  /** NAR bytes of every path a consumer needs and of every restored path. */
+  sizes: ReadonlyMap<string, number>
+}
+
 /**
  * Each consumer's closure: SHELL and every attribute whose output Nix named and
  * is valid here; without roots, one consumer, everything this job added and
@@ -56,7 +69,7 @@ export function needsOf(
   roots: Roots | undefined,
   local: Local,
   warn: (m: string) => void
-): Needs {
+): LocalNeeds {
   return NixDb.with(dbFile, { readonly: true }, db => {
     const named = new Map<string, string[]>()
     // Attributes the shell's inputs could not be told apart by (roots.ts) are
@@ -66,7 +79,7 @@ export function needsOf(
       named.set(SHELL, roots.shell)
       for (const [attr, r] of roots.attrs) named.set(attr, r)
     }
-    const consumers = new Map<string, Set<string>>()
+    let consumers = new Map<string, Set<string>>()
     const rootsOf = new Map<string, string[]>()
     for (const [c, r] of named) {
       const valid = db.validAmong(r)
@@ -74,8 +87,8 @@ export function needsOf(
       consumers.set(c, new Set(db.closure(valid)))
       if (c !== ANON) rootsOf.set(c, valid)
     }
+    const restored = local.reusable.flatMap(p => p.paths)
     if (!roots) {
-      const restored = local.reusable.flatMap(p => p.paths)
       consumers.set(ANON, new Set(db.closure([...local.built, ...restored])))
     }
     const missing = union(consumers).filter(p => !existsSync(join(storeDir, baseName(p))))
@@ -85,8 +98,9 @@ export function needsOf(
         `${missing.length} registered path(s) have no folder (e.g. ${missing[0]}); ` +
           `not saving them or the ${drop.size - missing.length} path(s) that refer to them.`
       )
-      for (const [c, s] of consumers) consumers.set(c, new Set([...s].filter(p => !drop.has(p))))
+      consumers = without(consumers, drop)
     }
-    return { consumers, roots: rootsOf }
+    const sizes = db.narSizes([...new Set([...union(consumers), ...restored])])
+    return { consumers, roots: rootsOf, sizes }
   })
 }

@@ -43,7 +43,12 @@ function attrOf(e: Entry): string {
 
 const keysOf = (packs: readonly PackRef[]): string => packs.map(p => p.key).join('\n')
 
-function manifest(packs: PackRef[], dependencies: string[], roots?: readonly string[]): Manifest {
+/** An entry's manifest, made now. */
+export function entryManifest(
+  packs: PackRef[],
+  dependencies: string[],
+  roots?: readonly string[]
+): Manifest {
   return {
     format: MANIFEST_FORMAT,
     packs,
@@ -102,11 +107,13 @@ export async function publish(
     const before = prior.get(attr)
     if (before && keysOf(before.manifest.packs) === keysOf(packs)) return []
     if (!before && exact && !packs.some(p => written.has(p.key))) return []
-    return [{ attr, entry: manifest(packs, attr === SHELL ? [] : [attr], roots) }]
+    return [{ attr, entry: entryManifest(packs, attr === SHELL ? [] : [attr], roots) }]
   })
   // The names, side by side: every pack they name is already there.
   const names = [
-    ...(key ? [{ what: 'snapshot', key, m: manifest(named, deps, allRoots), slot: 'entry' }] : []),
+    ...(key
+      ? [{ what: 'snapshot', key, m: entryManifest(named, deps, allRoots), slot: 'entry' }]
+      : []),
     ...changed.map(c => ({
       what: 'index entry',
       key: packageKey(ctx.keys, c.attr),

@@ -4,13 +4,12 @@
 // (packages/plan.ts) -> packs, the snapshot, the package index entries
 // (packages/publish.ts). Nothing relevant new and a full hit -> no upload.
 import { existsSync } from 'node:fs'
-import { NixDb } from '../db/index.js'
 import { message } from '../errors.js'
 import { snapshotKey } from '../keys.js'
 import { timed, type Phase } from '../log.js'
-import { needsOf, readLocal, union } from '../packages/needs.js'
+import { needsOf, readLocal, union, without } from '../packages/needs.js'
 import { planPacks } from '../packages/plan.js'
-import { publish, type Published } from '../packages/publish.js'
+import { entryManifest, publish, type Published } from '../packages/publish.js'
 import type { Roots } from '../packages/roots.js'
 import { removeTree } from '../store/fsops.js'
 import { withLock } from '../store/lock.js'
@@ -23,7 +22,7 @@ import {
   type CacheState
 } from './context.js'
 import { writeEntry } from './entries.js'
-import { MANIFEST_FORMAT, type PackRef } from './manifest.js'
+import type { PackRef } from './manifest.js'
 import { altered } from './upload.js'
 
 /**
@@ -96,14 +95,8 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
   const newPaths = union(needs.consumers).filter(p => !restoredPaths.has(p))
   // Restored paths were checked against their rows by this job's restore.
   const bad = await onLocalDb(ctx, () => altered(ctx, phases, newPaths))
-  const consumers = new Map(
-    [...needs.consumers].map(([c, s]) => [c, new Set([...s].filter(p => !bad.has(p)))])
-  )
-  const sizes = await onLocalDb(ctx, () =>
-    NixDb.with(lay.dbFile, { readonly: true }, db =>
-      db.narSizes([...new Set([...union(consumers), ...restoredPaths])])
-    )
-  )
+  const consumers = without(needs.consumers, bad)
+  const { sizes } = needs
   const plan = planPacks({
     consumers,
     sizes,
@@ -113,7 +106,7 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
     maxPack: MAX_PACK
   })
   try {
-    const done = await publish(ctx, phases, state, plan, { ...needs, consumers })
+    const done = await publish(ctx, phases, state, plan, { roots: needs.roots, consumers })
     const closure = roots ? sum(union(consumers).map(p => sizes.get(p) ?? 0)) : undefined
     return report(done, plan.splits.length, closure, phases)
   } finally {
@@ -155,14 +148,14 @@ async function snapshotOfIndex(
     ctx.keys,
     packs.map(p => p.key)
   )
-  const roots = [...new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))].sort()
-  await writeEntry(ctx, phases, 'snapshot', key, {
-    format: MANIFEST_FORMAT,
-    packs,
-    createdAt: new Date().toISOString(),
-    dependencies: [...ctx.keys.dependencies],
-    roots
-  })
+  const roots = new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))
+  await writeEntry(
+    ctx,
+    phases,
+    'snapshot',
+    key,
+    entryManifest(packs, [...ctx.keys.dependencies], [...roots])
+  )
   return {
     outcome: `No new paths; saved snapshot ${key} for these dependencies.`,
     snapshotKey: key,
