@@ -37,6 +37,27 @@ export interface Config {
   workspace: string
   /** backend: s3 (inputs `s3-*`); credentials come from the AWS SDK's default chain only. */
   s3?: S3Config
+  /** What a prune keeps (inputs `prune`, `keep-snapshots`, `max-age`, `max-size`, `grace`, `dry-run`). */
+  retention: Retention
+  /** GitHub token for the cache REST API (input `token`); '' for none. */
+  token: string
+  /** `owner/name` and the ref the job runs on (GITHUB_REPOSITORY, GITHUB_REF). */
+  repository: string
+  ref: string
+}
+
+export interface Retention {
+  /** The post step prunes (local, s3) or purges (github, with a token). */
+  prune: boolean
+  /** The newest N snapshots of each dependency set and key (and index entries of each attribute). */
+  keepSnapshots: number
+  /** Entries of a set neither restored nor saved for this long go. */
+  maxAgeMs: number
+  /** A budget for the whole cache: past it, the least recently used sets go, whole. */
+  maxSizeBytes?: number
+  /** Nothing younger is ever deleted. */
+  graceMs: number
+  dryRun: boolean
 }
 
 export interface S3Config {
@@ -51,11 +72,17 @@ export interface S3Config {
 
 export type InputGetter = (name: string) => string
 
-export function parseConfig(input: InputGetter, env: NodeJS.ProcessEnv): Readonly<Config> {
+/** `needsDependencies`: false for commands that act on the whole cache (prune). */
+export function parseConfig(
+  input: InputGetter,
+  env: NodeJS.ProcessEnv,
+  needsDependencies = true
+): Readonly<Config> {
   const get = (name: string): string => input(name).trim()
   const home = env.HOME || homedir()
+  const deps = get('systemDependencies')
   const config: Config = {
-    dependencies: parseDependencies(get('systemDependencies')),
+    dependencies: needsDependencies || deps ? parseDependencies(deps) : [],
     run: input('run'),
     userKey: get('key'),
     restoreKeys: parseRestoreKeys(input('restore-keys')),
@@ -72,7 +99,11 @@ export function parseConfig(input: InputGetter, env: NodeJS.ProcessEnv): Readonl
     save: parseBool(get('save') || 'true', 'save'),
     trustedKeys: parseTrustedKeys(get('trusted-public-keys')),
     failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
-    workspace: env.GITHUB_WORKSPACE || process.cwd()
+    workspace: env.GITHUB_WORKSPACE || process.cwd(),
+    retention: parseRetention(get),
+    token: get('token'),
+    repository: env.GITHUB_REPOSITORY ?? '',
+    ref: env.GITHUB_REF ?? ''
   }
   const signingKey = get('signing-key')
   if (signingKey) config.signingKey = parseSigningKey(signingKey)
@@ -135,6 +166,49 @@ function parseS3(get: (name: string) => string, env: NodeJS.ProcessEnv): S3Confi
     region: get('s3-region') || env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
     forcePathStyle: parseBool(get('s3-force-path-style') || 'false', 's3-force-path-style')
   }
+}
+
+function parseRetention(get: (name: string) => string): Retention {
+  const keep = get('keep-snapshots') || '2'
+  if (!/^\d{1,6}$/.test(keep) || Number(keep) < 1) {
+    throw new InputError(
+      `Input \`keep-snapshots\`: \`${keep}\` is not a whole number of at least 1 (the newest snapshots kept per dependency set)`
+    )
+  }
+  const maxSize = get('max-size')
+  return {
+    prune: parseBool(get('prune') || 'false', 'prune'),
+    keepSnapshots: Number(keep),
+    maxAgeMs: parseDuration(get('max-age') || '30d', 'max-age'),
+    ...(maxSize ? { maxSizeBytes: parseSize(maxSize, 'max-size') } : {}),
+    graceMs: parseDuration(get('grace') || '1h', 'grace'),
+    dryRun: parseBool(get('dry-run') || 'false', 'dry-run')
+  }
+}
+
+const UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `0`, `90s`, `45m`, `1h`, `7d`. */
+export function parseDuration(value: string, name: string): number {
+  const m = /^(\d{1,9})([smhd])?$/.exec(value)
+  if (!m || (m[2] === undefined && m[1] !== '0')) {
+    throw new InputError(
+      `Input \`${name}\`: \`${value}\` is not a duration: a number with s, m, h or d (\`45m\`, \`1h\`, \`7d\`), or \`0\``
+    )
+  }
+  return Number(m[1]) * (m[2] ? UNITS_MS[m[2]]! : 0)
+}
+
+/** `500M`, `10G`, `2048K` (powers of 1024), or bytes. */
+export function parseSize(value: string, name: string): number {
+  const m = /^(\d{1,15})([KMGT])?$/i.exec(value)
+  if (!m) {
+    throw new InputError(
+      `Input \`${name}\`: \`${value}\` is not a size: a number of bytes, or with K, M, G or T (powers of 1024), like \`10G\``
+    )
+  }
+  const power = m[2] ? 'KMGT'.indexOf(m[2].toUpperCase()) + 1 : 0
+  return Number(m[1]) * 1024 ** power
 }
 
 function parseBackend(value: string, env: NodeJS.ProcessEnv): BackendName {

@@ -6,9 +6,52 @@ import { InputError, message } from '../errors.js'
 import { cacheContext } from '../pipeline.js'
 import { coreLogger, saveOutputs, saveRows, writeSummary } from '../report.js'
 import { formatBytes, saveLine } from '../report-text.js'
-import { parseState } from '../snapshot/context.js'
+import { parseState, type CacheContext } from '../snapshot/context.js'
+import type { Config } from '../config.js'
+import { depsPrefix } from '../keys.js'
+import { prune, pruneLine } from '../retention/prune.js'
 import { saveSnapshot } from '../snapshot/save.js'
 import { loadState } from './state.js'
+
+/**
+ * After the save: prune the cache (local, s3: input `prune`), or on GitHub,
+ * with a token, purge this set's older snapshots and the packs nothing names.
+ * Returns the summary's line; a failure is a warning.
+ */
+async function retain(config: Readonly<Config>, ctx: CacheContext): Promise<string | undefined> {
+  const r = config.retention
+  const github = config.backend === 'github'
+  if (github && !config.token) {
+    return r.prune
+      ? 'retention: no `token`, so nothing was deleted and GitHub evicts by least recent use; ' +
+          'give `token: ${{ github.token }}` with `permissions: actions: write` to delete ' +
+          "this set's snapshots older than the newest `keep-snapshots` and the packs they alone name"
+      : undefined
+  }
+  if (!r.prune && !github) return undefined
+  try {
+    const own = depsPrefix(ctx.keys)
+    const report = await core.group(github ? 'Purge stale cache entries' : 'Prune the cache', () =>
+      prune(
+        ctx.backend,
+        coreLogger,
+        github
+          ? {
+              keepSnapshots: r.keepSnapshots,
+              graceMs: r.graceMs,
+              dryRun: r.dryRun,
+              maxAgeMs: Infinity,
+              inScope: (g: string) => g === own
+            }
+          : r
+      )
+    )
+    return pruneLine(report)
+  } catch (e) {
+    core.warning(`Pruning the cache failed: ${message(e)}`)
+    return undefined
+  }
+}
 
 export async function postRun(mode: 'post' | 'save'): Promise<void> {
   try {
@@ -30,11 +73,13 @@ export async function postRun(mode: 'post' | 'save'): Promise<void> {
       return report
     })
     saveOutputs(s)
+    const pruned = await retain(config, ctx)
     await writeSummary('nix-store-cache: save', saveRows(s), [
       ...(s.snapshotKey ? [`snapshot: <code>${s.snapshotKey}</code>`] : []),
       ...(s.closureBytes !== undefined
         ? [`the closure of these dependencies: ${formatBytes(s.closureBytes)}`]
-        : [])
+        : []),
+      ...(pruned ? [pruned] : [])
     ])
   } catch (e) {
     if (mode === 'save' && e instanceof InputError) core.setFailed(e.message)

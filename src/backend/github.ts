@@ -8,7 +8,8 @@ import * as cache from '@actions/cache'
 import { join, relative } from 'node:path'
 import { CacheError } from '../errors.js'
 import { materialize, type StoreTrees } from '../store/pack-dir.js'
-import type { Backend, SaveOutcome } from './types.js'
+import { CacheApi, type ApiAccess } from './github-api.js'
+import type { Backend, SaveOutcome, Stored } from './types.js'
 
 export const STAGE_REL = '.nix-store-cache'
 const SEGMENT_TIMEOUT_MS = 5 * 60_000
@@ -27,9 +28,42 @@ export class GithubBackend implements Backend {
      * @actions/cache retries a 5xx for about 25 s; an answer, even on a busy
      * runner, takes a second or two.
      */
-    private readonly slowMs = 15_000
+    private readonly slowMs = 15_000,
+    /** The REST API, for retention: only with a token. */
+    access?: ApiAccess
   ) {
     this.stageRoot = join(workspace, STAGE_REL)
+    if (access?.token) this.api = new CacheApi(access)
+  }
+
+  private readonly api: CacheApi | undefined
+
+  /** Listing needs the REST API, so a token (input `token`). */
+  async list(): Promise<Stored[]> {
+    return this.needApi().list()
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.needApi().remove(key)
+  }
+
+  /** Nothing to write: GitHub records each entry's last access (restores and lookups) itself. */
+  async markUsed(): Promise<void> {}
+
+  async marks(): Promise<Stored[]> {
+    return []
+  }
+
+  async removeMark(): Promise<void> {}
+
+  get canList(): boolean {
+    return this.api !== undefined
+  }
+
+  private needApi(): CacheApi {
+    if (!this.api)
+      throw new CacheError('listing or deleting GitHub cache entries needs the input `token`')
+    return this.api
   }
 
   slotDir(slot: string): string {

@@ -15,10 +15,16 @@ export interface BackendChoice {
   location: string
   workspace: string
   s3?: S3Config
+  token?: string
+  repository?: string
+  ref?: string
 }
 
 export function createBackend(c: BackendChoice): Backend {
-  if (c.backend === 'github') return new GithubBackend(c.workspace)
+  if (c.backend === 'github') {
+    const access = { token: c.token ?? '', repository: c.repository ?? '', ref: c.ref ?? '' }
+    return new GithubBackend(c.workspace, undefined, undefined, access)
+  }
   // Staged next to the store, so packs move into it by rename; one folder per
   // process, as jobs on one self-hosted machine may share a location.
   const stage = join(

@@ -2,15 +2,17 @@
 // shared volume. Written under a temporary name and linked into place, so a
 // reader never sees half an entry and an existing key is never overwritten.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { link, mkdir, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { CacheError } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
-import type { Backend, SaveOptions, SaveOutcome } from './types.js'
+import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 
 const SUFFIX = '.tar.zst'
+/** Last-use marks: `<cache-dir>/.used/<name>`, an empty file whose mtime is the last use. */
+const MARKS = '.used'
 /** A save writing an archive touches it continuously; one untouched this long is dead. */
 const TMP_MAX_AGE_MS = 60 * 60_000
 // Level 3 is zstd's default: near the best ratio per second. --long would save
@@ -95,6 +97,36 @@ export class LocalBackend implements Backend {
     }
   }
 
+  async list(): Promise<Stored[]> {
+    const keys = (await this.names())
+      .filter(n => n.endsWith(SUFFIX) && !n.startsWith('.'))
+      .map(n => n.slice(0, -SUFFIX.length))
+    return statAll(keys, k => this.file(k))
+  }
+
+  async remove(key: string): Promise<void> {
+    await unlink(this.file(key)).catch(ignoreMissing)
+  }
+
+  async markUsed(group: string): Promise<void> {
+    const dir = join(this.cacheDir, MARKS)
+    await mkdir(dir, { recursive: true })
+    const now = new Date()
+    const file = join(dir, group)
+    await writeFile(file, '')
+    await utimes(file, now, now)
+  }
+
+  async marks(): Promise<Stored[]> {
+    const dir = join(this.cacheDir, MARKS)
+    const names = await readdir(dir).catch(() => [] as string[])
+    return statAll(names, g => join(dir, g))
+  }
+
+  async removeMark(group: string): Promise<void> {
+    await unlink(join(this.cacheDir, MARKS, group)).catch(ignoreMissing)
+  }
+
   /** The cache folder's entries; a folder that is not there yet is empty. */
   private async names(): Promise<string[]> {
     try {
@@ -161,6 +193,21 @@ export async function storeArgs(dir: string, trees?: StoreTrees): Promise<string
     '-T',
     list
   ]
+}
+
+/** Size and mtime of each name's file; a file gone meanwhile is left out. */
+async function statAll(names: readonly string[], file: (n: string) => string): Promise<Stored[]> {
+  const all = await Promise.all(
+    names.map(async key => {
+      const st = await stat(file(key)).catch(() => undefined)
+      return st ? { key, bytes: st.size, modified: st.mtimeMs } : undefined
+    })
+  )
+  return all.filter((s): s is Stored => s !== undefined)
+}
+
+function ignoreMissing(e: unknown): void {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e
 }
 
 async function exists(path: string): Promise<boolean> {

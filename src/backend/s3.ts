@@ -4,9 +4,11 @@
 // object appears only when its upload completes, so an interrupted save leaves
 // nothing a reader can find. Credentials: the AWS SDK's default chain only.
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   S3ServiceException,
   type _Object
@@ -21,9 +23,11 @@ import { CacheError } from '../errors.js'
 import { failure } from '../exec.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { storeArgs, sweepStages } from './local.js'
-import type { Backend, SaveOptions, SaveOutcome } from './types.js'
+import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 
 const SUFFIX = '.tar.zst'
+/** Last-use marks: `<prefix>used/<name>`, empty objects whose LastModified is the last use. */
+const MARKS = 'used/'
 /** Parts of the multipart upload in flight at once, and their size. */
 const QUEUE = 4
 const PART = 16 * 1024 * 1024
@@ -154,26 +158,75 @@ export class S3Backend implements Backend {
   private async newest(prefixes: readonly string[]): Promise<string | undefined> {
     for (const prefix of prefixes) {
       let best: _Object | undefined
-      let token: string | undefined
-      do {
-        const page = await this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.config.bucket,
-            Prefix: `${this.config.prefix}${prefix}`,
-            ...(token ? { ContinuationToken: token } : {})
-          })
-        )
-        for (const o of page.Contents ?? []) {
-          if (!o.Key?.endsWith(SUFFIX)) continue
-          const t = o.LastModified?.getTime() ?? 0
-          const b = best?.LastModified?.getTime() ?? -1
-          if (!best || t > b || (t === b && o.Key > best.Key!)) best = o
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined
-      } while (token)
+      for (const o of await this.listObjects(`${this.config.prefix}${prefix}`)) {
+        if (!o.Key?.endsWith(SUFFIX)) continue
+        const t = o.LastModified?.getTime() ?? 0
+        const b = best?.LastModified?.getTime() ?? -1
+        if (!best || t > b || (t === b && o.Key > best.Key!)) best = o
+      }
       if (best) return best.Key!.slice(this.config.prefix.length, -SUFFIX.length)
     }
     return undefined
+  }
+
+  /** Every object under `prefix` (ListObjectsV2, paged). */
+  private async listObjects(prefix: string): Promise<_Object[]> {
+    const all: _Object[] = []
+    let token: string | undefined
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.config.bucket,
+          Prefix: prefix,
+          ...(token ? { ContinuationToken: token } : {})
+        })
+      )
+      all.push(...(page.Contents ?? []))
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+    return all
+  }
+
+  async list(): Promise<Stored[]> {
+    return this.guard(async () => {
+      const p = this.config.prefix
+      return (await this.listObjects(p))
+        .filter(o => o.Key?.endsWith(SUFFIX) && !o.Key.slice(p.length).includes('/'))
+        .map(o => stored(o, o.Key!.slice(p.length, -SUFFIX.length)))
+    })
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.deleteObject(this.objectKey(key))
+  }
+
+  async markUsed(group: string): Promise<void> {
+    await this.guard(() =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.config.bucket,
+          Key: `${this.config.prefix}${MARKS}${group}`,
+          Body: ''
+        })
+      )
+    )
+  }
+
+  async marks(): Promise<Stored[]> {
+    return this.guard(async () => {
+      const p = `${this.config.prefix}${MARKS}`
+      return (await this.listObjects(p)).map(o => stored(o, o.Key!.slice(p.length)))
+    })
+  }
+
+  async removeMark(group: string): Promise<void> {
+    await this.deleteObject(`${this.config.prefix}${MARKS}${group}`)
+  }
+
+  private async deleteObject(Key: string): Promise<void> {
+    await this.guard(() =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key }))
+    )
   }
 
   /** Any S3 failure as a cache error naming the bucket and the endpoint. */
@@ -186,6 +239,10 @@ export class S3Backend implements Backend {
       throw new CacheError(`${where}: ${describe(e)}`)
     }
   }
+}
+
+function stored(o: _Object, key: string): Stored {
+  return { key, bytes: o.Size ?? 0, modified: o.LastModified?.getTime() ?? 0 }
 }
 
 function notFound(e: unknown): boolean {

@@ -27,6 +27,31 @@ export interface Backend {
   save(dir: string, key: string, trees?: StoreTrees, o?: SaveOptions): Promise<SaveOutcome>
   /** Whether save can replace an existing entry (a broken one) under its own key. */
   readonly canReplace: boolean
+
+  // Retention (src/retention/): a small object store's list and delete.
+
+  /** Every entry in the cache (ours or not: retention keeps to the keys it knows). */
+  list(): Promise<Stored[]>
+  /** Deletes one entry; one already gone is fine. */
+  remove(key: string): Promise<void>
+  /**
+   * Records, cheaply, that `name` was used now: a dependency set's or an
+   * attribute's key prefix when a restore used its entries, a pack's key when a
+   * save names it again (so a prune's grace period covers it until the snapshot
+   * naming it lands). Never rewrites the entry itself.
+   */
+  markUsed(name: string): Promise<void>
+  /** The last-use marks, `key` being the name marked. */
+  marks(): Promise<Stored[]>
+  removeMark(group: string): Promise<void>
+}
+
+export interface Stored {
+  key: string
+  /** Bytes it takes in the cache. */
+  bytes: number
+  /** When it was saved, refreshed or (marks) last used, in ms since the epoch. */
+  modified: number
 }
 
 export interface SaveOptions {

@@ -2,7 +2,7 @@
 // action's input names, so one Config parser serves both.
 import { InputError } from '../errors.js'
 
-export const COMMANDS = ['run', 'restore', 'save'] as const
+export const COMMANDS = ['run', 'restore', 'save', 'prune'] as const
 export type Command = (typeof COMMANDS)[number]
 
 export const FLAGS = [
@@ -21,17 +21,25 @@ export const FLAGS = [
   's3-prefix',
   's3-endpoint',
   's3-region',
-  's3-force-path-style'
+  's3-force-path-style',
+  'keep-snapshots',
+  'max-age',
+  'max-size',
+  'grace',
+  'dry-run',
+  'token'
 ] as const
 
 /** Flags without a value. */
-export const SWITCHES = ['verbose'] as const
+export const SWITCHES = ['verbose', 'dry-run'] as const
 
-export const USAGE = `usage: nix-store-cache <run|restore|save> --systemDependencies "hello cowsay" [--run "hello"]
+export const USAGE = `usage: nix-store-cache <run|restore|save|prune> --systemDependencies "hello cowsay" [--run "hello"]
   [--key K] [--restore-keys "prefix1\\nprefix2"] [--backend local|github|s3] [--cache-dir DIR]
   [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot]
   [--allow-user-namespaces true|false] [--save true|false] [--verbose]
-  [--s3-bucket B] [--s3-prefix P] [--s3-endpoint URL] [--s3-region R] [--s3-force-path-style true|false]`
+  [--s3-bucket B] [--s3-prefix P] [--s3-endpoint URL] [--s3-region R] [--s3-force-path-style true|false]
+  prune (the backend's whole cache; no --systemDependencies): [--keep-snapshots 2] [--max-age 30d]
+  [--max-size 10G] [--grace 1h] [--dry-run]`
 
 export interface ParsedArgs {
   command: Command
@@ -53,7 +61,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (!m) throw new InputError(`unexpected argument \`${arg}\`\n${USAGE}`)
     const name = m[1]!
     if ((SWITCHES as readonly string[]).includes(name) && m[2] === undefined) {
-      verbose = true
+      if (name === 'verbose') verbose = true
+      else flags.set(name, 'true')
       continue
     }
     if (!(FLAGS as readonly string[]).includes(name))

@@ -16,6 +16,8 @@ import { parseState, type CacheContext, type CacheState } from '../snapshot/cont
 import { restoreSnapshot } from '../snapshot/restore.js'
 import { saveSnapshot } from '../snapshot/save.js'
 import { parseArgs } from './args.js'
+import { createBackend } from '../backend/index.js'
+import { prune } from '../retention/prune.js'
 import { filterDebugOutput } from './debug-lines.js'
 
 export async function cliMain(
@@ -29,8 +31,9 @@ export async function cliMain(
     const parsed = parseArgs(argv)
     debugOutput(parsed.verbose)
     command = parsed.command
-    config = parseConfig(name => parsed.flags.get(name) ?? '', process.env)
-    config = { ...config, nixPortable: config.nixPortable || (await findNixPortable()) }
+    config = parseConfig(name => parsed.flags.get(name) ?? '', process.env, command !== 'prune')
+    if (command !== 'prune')
+      config = { ...config, nixPortable: config.nixPortable || (await findNixPortable()) }
     if (command === 'run' && !config.run.trim())
       throw new InputError('flag `--run` is empty: give the command to run')
   } catch (e) {
@@ -38,6 +41,7 @@ export async function cliMain(
     console.error(`nix-store-cache: ${e.message}`)
     return 2
   }
+  if (command === 'prune') return pruneCache(config, log)
   const stateFile = join(config.location, '.nix-store-cache.state.json')
 
   if (command === 'run' || command === 'restore') {
@@ -74,6 +78,17 @@ async function save(ctx: CacheContext, state: CacheState, log: Logger): Promise<
     log.info(saveLine(s))
   } catch (e) {
     log.warning(`saving the cache failed: ${message(e)}`)
+  }
+}
+
+/** The whole cache of the configured backend; exit 1 when the cache cannot be pruned. */
+async function pruneCache(config: Readonly<Config>, log: Logger): Promise<number> {
+  try {
+    await prune(createBackend(config), log, config.retention)
+    return 0
+  } catch (e) {
+    log.warning(`pruning the cache failed: ${message(e)}`)
+    return 1
   }
 }
 

@@ -17,6 +17,7 @@ import { MANIFEST_FORMAT, type Manifest, type PackRef } from '../snapshot/manife
 import { uploadPack, type Uploaded } from '../snapshot/upload.js'
 import { mapLimit, WIDTH } from '../transfer/pool.js'
 import { packsFor, type PackPlan } from './plan.js'
+import { markUsed } from '../retention/marks.js'
 
 export interface Needs {
   /** Consumer -> its closure; SHELL and attribute names, or one anonymous consumer. */
@@ -83,6 +84,14 @@ export async function publish(
     named.push(parts[0]!)
   })
   named.push(...refs.slice(2 * plan.splits.length))
+  // Packs named again without being written now: young for a prune's grace
+  // period, so that none goes before the names below land.
+  const written = new Set(uploaded.filter(u => u.saved).map(u => u.ref.key))
+  await markUsed(
+    ctx.backend,
+    ctx.log,
+    named.filter(p => !written.has(p.key)).map(p => p.key)
+  )
 
   const deps = [...ctx.keys.dependencies]
   const allRoots = needs.roots.size > 0 ? [...new Set([...needs.roots.values()].flat())] : undefined
@@ -101,7 +110,6 @@ export async function publish(
   )
   // After an exact snapshot, the index was written by that snapshot's save:
   // an entry changes only when it needs a pack this save wrote.
-  const written = new Set(uploaded.filter(u => u.saved).map(u => u.ref.key))
   const changed = [...needs.roots].flatMap(([attr, roots]) => {
     const packs = packsFor(named, needs.consumers.get(attr)!)
     const before = prior.get(attr)
@@ -114,12 +122,10 @@ export async function publish(
     ...(key
       ? [{ what: 'snapshot', key, m: entryManifest(named, deps, allRoots), slot: 'entry' }]
       : []),
-    ...changed.map(c => ({
-      what: 'index entry',
-      key: packageKey(ctx.keys, c.attr),
-      m: c.entry,
-      slot: indexSlot(c.attr)
-    }))
+    ...changed.map(c => {
+      const k = packageKey(ctx.keys, c.attr)
+      return { what: 'index entry', key: k, m: c.entry, slot: indexSlot(k) }
+    })
   ]
   await mapLimit(names, WIDTH, n => writeEntry(ctx, phases, n.what, n.key, n.m, n.slot))
   const indexEntries = changed.length
@@ -150,9 +156,8 @@ async function republish(
     for (const attr of [SHELL, ...(e.manifest.dependencies ?? [])]) {
       if (own.has(attr) || seen.has(attr)) continue
       seen.add(attr)
-      const found = await readEntry(ctx, packagePrefix(ctx.keys, attr), [], indexSlot(attr)).catch(
-        () => undefined
-      )
+      const prefix = packagePrefix(ctx.keys, attr)
+      const found = await readEntry(ctx, prefix, [], indexSlot(prefix)).catch(() => undefined)
       if (found) entries.push(found)
     }
   }
@@ -177,7 +182,7 @@ async function republish(
       index ? 'index entry' : 'snapshot',
       key,
       m,
-      index ? indexSlot(attrOf(e)) : 'entry'
+      index ? indexSlot(key) : 'entry'
     )
     n++
   }

@@ -1,7 +1,7 @@
 // Small entries (snapshots, package index entries) on the backend: the newest
 // under a prefix, read and narrowed; or written.
 import { mkdir } from 'node:fs/promises'
-import { digest } from '../keys.js'
+import type { Backend } from '../backend/types.js'
 import type { Phase } from '../log.js'
 import { timed } from '../log.js'
 import { removeTree } from '../store/fsops.js'
@@ -23,9 +23,19 @@ export async function readEntry(
   fallbacks: readonly string[] = [],
   slot = 'entry'
 ): Promise<Entry | undefined> {
-  const dir = ctx.backend.slotDir(slot)
+  return readEntryFrom(ctx.backend, prefix, fallbacks, slot)
+}
+
+/** readEntry, given only the backend (retention reads entries without a job). */
+export async function readEntryFrom(
+  backend: Backend,
+  prefix: string,
+  fallbacks: readonly string[],
+  slot: string
+): Promise<Entry | undefined> {
+  const dir = backend.slotDir(slot)
   await removeTree(dir)
-  const key = await ctx.backend.restore(dir, prefix, fallbacks)
+  const key = await backend.restore(dir, prefix, fallbacks)
   if (key === undefined) return undefined
   try {
     return { key, manifest: await readManifest(dir) }
@@ -36,9 +46,15 @@ export async function readEntry(
   }
 }
 
-/** An index entry's staging slot: its own, so that lookups and writes run side by side. */
-export function indexSlot(attr: string): string {
-  return `index-${digest(attr, 16)}`
+/**
+ * An index entry's staging slot, from its key or prefix: its own, so that lookups
+ * and writes run side by side, and derived from the key alone, so that retention
+ * can read an entry without knowing its attribute.
+ */
+export function indexSlot(keyOrPrefix: string): string {
+  const m = /^nix-store-cache-v\d+-index-.*-([0-9a-f]{20})-/.exec(keyOrPrefix)
+  if (!m) throw new Error(`internal: ${keyOrPrefix} is not a package index key`)
+  return `index-${m[1]}`
 }
 
 export class UnreadableEntryError extends Error {

@@ -46,9 +46,10 @@ export async function findPacks(ctx: CacheContext): Promise<Found> {
   if (exact) return found('snapshot', index, broken, exact)
 
   const attrs = [SHELL, ...ctx.keys.dependencies]
-  const entries = await mapLimit(attrs, WIDTH, a =>
-    read(packagePrefix(ctx.keys, a), [], indexSlot(a))
-  )
+  const entries = await mapLimit(attrs, WIDTH, a => {
+    const prefix = packagePrefix(ctx.keys, a)
+    return read(prefix, [], indexSlot(prefix))
+  })
   attrs.forEach((a, i) => {
     if (entries[i]) index.set(a, entries[i])
   })

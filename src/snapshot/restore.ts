@@ -13,6 +13,7 @@ import { currentWatermark, placePack, prepareDb, repairLocal, validAmong } from 
 import type { Entry } from './entries.js'
 import { describeSource, findPacks, type RestoreSource } from './lookup.js'
 import { MANIFEST_FORMAT } from './manifest.js'
+import { groupsOf, markUsed } from '../retention/marks.js'
 
 export interface RestoreReport {
   state: CacheState
@@ -94,7 +95,10 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
     )
   )
   const needed = found.packs.filter(p => p.paths.some(x => !valid.has(x)))
+  const used = [...(found.snapshot ? [found.snapshot] : []), ...found.index.values()]
+  const marking = markUsed(backend, log, groupsOf(used.map(e => e.key)))
   const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid))
+  await marking
   const { fetched } = got
   const left = new Set([...got.lost, ...got.broken, ...got.skipped])
   const broken = [...found.broken, ...got.broken, ...got.lost]

@@ -22,6 +22,7 @@ import {
   type CacheState
 } from './context.js'
 import { writeEntry } from './entries.js'
+import { markUsed } from '../retention/marks.js'
 import type { PackRef } from './manifest.js'
 import { altered } from './upload.js'
 
@@ -149,6 +150,11 @@ async function snapshotOfIndex(
     packs.map(p => p.key)
   )
   const roots = new Set((state.entries ?? []).flatMap(e => e.manifest.roots ?? []))
+  await markUsed(
+    ctx.backend,
+    ctx.log,
+    packs.map(p => p.key)
+  )
   await writeEntry(
     ctx,
     phases,
