@@ -2,7 +2,17 @@
 // shared volume. Written under a temporary name and linked into place, so a
 // reader never sees half an entry and an existing key is never overwritten.
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, readdir, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises'
+import {
+  chmod,
+  link,
+  mkdir,
+  readdir,
+  rename,
+  stat,
+  unlink,
+  utimes,
+  writeFile
+} from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { CacheError } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
@@ -110,7 +120,9 @@ export class LocalBackend implements Backend {
 
   async markUsed(group: string): Promise<void> {
     const dir = join(this.cacheDir, MARKS)
-    await mkdir(dir, { recursive: true })
+    // As open to other users as the cache folder itself (a shared volume).
+    const mode = (await stat(this.cacheDir)).mode & 0o777
+    if ((await mkdir(dir, { recursive: true })) !== undefined) await chmod(dir, mode)
     const now = new Date()
     const file = join(dir, group)
     await writeFile(file, '')

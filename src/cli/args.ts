@@ -61,8 +61,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (!m) throw new InputError(`unexpected argument \`${arg}\`\n${USAGE}`)
     const name = m[1]!
     if ((SWITCHES as readonly string[]).includes(name) && m[2] === undefined) {
-      if (name === 'verbose') verbose = true
-      else flags.set(name, 'true')
+      // A switch alone is true; `--dry-run false` also reads as the input does.
+      const value = /^(true|false)$/.test(rest[i + 1] ?? '') ? rest[++i]! : 'true'
+      if (name === 'verbose') verbose = value === 'true'
+      else flags.set(name, value)
       continue
     }
     if (!(FLAGS as readonly string[]).includes(name))

@@ -6,6 +6,7 @@ import {
   KEY_VERSION,
   packageKey,
   packagePrefix,
+  packKey,
   SHELL,
   snapshotKey,
   snapshotPrefixOf
@@ -75,6 +76,13 @@ export async function publish(
   }
   // Every pack uploads side by side, WIDTH at a time; names come after.
   const groups = [...plan.splits.flatMap(s => s.parts), ...plan.fresh]
+  // First, every pack the names will name is marked used, before any is found
+  // to exist already: a prune that looks after this keeps them through its
+  // grace period, and one that deleted a pack before makes this save upload it.
+  await markUsed(ctx.backend, ctx.log, [
+    ...plan.keep.map(p => p.key),
+    ...groups.map(g => packKey(ctx.keys, g))
+  ])
   const refs = await mapLimit(groups, WIDTH, g => up(g))
   const replaced = new Map<string, PackRef[]>()
   const named: PackRef[] = [...plan.keep]
@@ -84,14 +92,7 @@ export async function publish(
     named.push(parts[0]!)
   })
   named.push(...refs.slice(2 * plan.splits.length))
-  // Packs named again without being written now: young for a prune's grace
-  // period, so that none goes before the names below land.
   const written = new Set(uploaded.filter(u => u.saved).map(u => u.ref.key))
-  await markUsed(
-    ctx.backend,
-    ctx.log,
-    named.filter(p => !written.has(p.key)).map(p => p.key)
-  )
 
   const deps = [...ctx.keys.dependencies]
   const allRoots = needs.roots.size > 0 ? [...new Set([...needs.roots.values()].flat())] : undefined

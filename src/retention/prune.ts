@@ -5,7 +5,7 @@
 // then packs), with the grace period, keep every name's target there for any
 // reader; no cross-machine lock.
 import type { Backend } from '../backend/types.js'
-import { CacheError } from '../errors.js'
+import { message } from '../errors.js'
 import type { Logger } from '../log.js'
 import { formatBytes } from '../report-text.js'
 import { removeTree } from '../store/fsops.js'
@@ -66,7 +66,7 @@ async function pruneNow(backend: Backend, log: Logger, o: PruneOptions): Promise
     : await recheck(backend, choice.packs, listing, o, now)
   if (!o.dryRun) await mapLimit(doomedPacks, WIDTH, d => backend.remove(d.key))
   deleted.push(...doomedPacks)
-  if (!o.dryRun) await dropMarks(backend, marks, all, deleted, o, t0)
+  if (!o.dryRun) await dropMarks(backend, marks, all, deleted, o, t0, log)
 
   const bytesFreed = deleted.reduce((n, d) => n + d.bytes, 0)
   for (const d of deleted)
@@ -167,12 +167,13 @@ async function dropMarks(
   all: readonly Item[],
   deleted: readonly Doomed[],
   o: PruneOptions,
-  t0: number
+  t0: number,
+  log: Logger
 ): Promise<void> {
   const gone = new Set(deleted.map(d => d.key))
   const alive = new Set(all.filter(i => !gone.has(i.key)).flatMap(i => [i.key, i.group]))
   const stale = marks.filter(m => !alive.has(m.key) && t0 - m.modified >= o.graceMs)
-  await mapLimit(stale, WIDTH, m => backend.removeMark(m.key)).catch((e: unknown) => {
-    throw new CacheError(`removing last-use marks: ${e instanceof Error ? e.message : String(e)}`)
-  })
+  await mapLimit(stale, WIDTH, m => backend.removeMark(m.key)).catch((e: unknown) =>
+    log.info(`Could not remove old last-use marks: ${message(e)}`)
+  )
 }

@@ -111,13 +111,13 @@ export function cliRuntime(): { node: string; cli: string } {
 /** `nix-store-cache <command> …` as the world's user, with the CLI bundle. */
 export function cli(
   world: World,
-  command: 'run' | 'restore' | 'save',
+  command: 'run' | 'restore' | 'save' | 'prune',
   o: JobOptions,
   extraEnv: NodeJS.ProcessEnv = {}
 ): Promise<RunResult> {
   const { node, cli: entry } = cliRuntime()
   const flags: Record<string, string | undefined> = {
-    systemDependencies: o.deps,
+    systemDependencies: command === 'prune' ? undefined : o.deps,
     run: command === 'run' ? (o.run ?? 'true') : undefined,
     backend: o.backend,
     'cache-dir': o.cacheDir,
