@@ -8,7 +8,7 @@ import { coreLogger, saveOutputs, saveRows, writeSummary } from '../report.js'
 import { formatBytes, saveLine } from '../report-text.js'
 import { parseState, type CacheContext } from '../snapshot/context.js'
 import type { Config } from '../config.js'
-import { depsPrefix } from '../keys.js'
+import { depsPrefix, packagePrefix, SHELL } from '../keys.js'
 import { prune, pruneLine } from '../retention/prune.js'
 import { saveSnapshot } from '../snapshot/save.js'
 import { loadState } from './state.js'
@@ -30,7 +30,11 @@ async function retain(config: Readonly<Config>, ctx: CacheContext): Promise<stri
   }
   if (!r.prune && !github) return undefined
   try {
-    const own = depsPrefix(ctx.keys)
+    // This set's snapshots, and the index entries of its attributes and the shell.
+    const own = new Set([
+      depsPrefix(ctx.keys),
+      ...[SHELL, ...ctx.keys.dependencies].map(a => packagePrefix(ctx.keys, a))
+    ])
     const report = await core.group(github ? 'Purge stale cache entries' : 'Prune the cache', () =>
       prune(
         ctx.backend,
@@ -41,7 +45,7 @@ async function retain(config: Readonly<Config>, ctx: CacheContext): Promise<stri
               graceMs: r.graceMs,
               dryRun: r.dryRun,
               maxAgeMs: Infinity,
-              inScope: (g: string) => g === own
+              inScope: (g: string) => own.has(g)
             }
           : r
       )

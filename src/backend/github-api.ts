@@ -36,14 +36,16 @@ export class CacheApi {
         ref: this.access.ref,
         per_page: 100
       })
-      return all.map(c => ({
-        key: c.key ?? '',
-        bytes: c.size_in_bytes ?? 0,
-        modified: Math.max(
-          Date.parse(c.created_at ?? '') || 0,
-          Date.parse(c.last_accessed_at ?? '') || 0
-        )
-      }))
+      return all.map(c => {
+        const created = Date.parse(c.created_at ?? '') || 0
+        const accessed = Date.parse(c.last_accessed_at ?? '') || 0
+        return {
+          key: c.key ?? '',
+          bytes: c.size_in_bytes ?? 0,
+          modified: Math.max(created, accessed),
+          created
+        }
+      })
     })
   }
 

@@ -50,8 +50,13 @@ export interface Stored {
   key: string
   /** Bytes it takes in the cache. */
   bytes: number
-  /** When it was saved, refreshed or (marks) last used, in ms since the epoch. */
+  /** When it was saved or (marks) last used, in ms since the epoch. */
   modified: number
+  /**
+   * When it was saved, where `modified` also moves when it is read (GitHub's
+   * last access): the order of a set's snapshots and their grace period.
+   */
+  created?: number
 }
 
 export interface SaveOptions {

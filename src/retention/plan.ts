@@ -59,7 +59,7 @@ export function chooseEntries(
           : i >= rules.keepSnapshots
             ? `older than the newest ${rules.keepSnapshots} of its set`
             : undefined
-      if (reason && !young(e, rules, now)) drop.push(doomed(e, reason))
+      if (reason && !young(born(e), rules, now)) drop.push(doomed(e, reason))
       else keep.push(e)
     })
   }
@@ -90,8 +90,9 @@ export function choosePacks(
 ): PackChoice {
   let live = [...kept]
   const drop: Doomed[] = []
+  // A pack is young when saved, reused by a save (a mark) or, on GitHub, looked up lately.
   const packYoung = (p: Item): boolean =>
-    young({ modified: Math.max(p.modified, used.get(p.key) ?? 0) }, rules, now)
+    young(Math.max(p.modified, used.get(p.key) ?? 0), rules, now)
   const settle = (): { doomed: Item[]; bytes: number } => {
     const named = new Set(live.flatMap(e => names.get(e.key) ?? []))
     const doomedPacks = packs.filter(p => !named.has(p.key) && !packYoung(p))
@@ -107,7 +108,7 @@ export function choosePacks(
       .sort((a, b) => a.last - b.last || a.group.localeCompare(b.group))
     for (const { group } of order) {
       if (state.bytes <= budget) break
-      const victims = live.filter(e => e.group === group && !young(e, rules, now))
+      const victims = live.filter(e => e.group === group && !young(born(e), rules, now))
       if (victims.length === 0) continue
       const gone = new Set(victims.map(v => v.key))
       live = live.filter(e => !gone.has(e.key))
@@ -131,7 +132,7 @@ function groups(all: readonly Item[]): Map<string, Item[]> {
     by.set(e.group, [...(by.get(e.group) ?? []), e])
   }
   for (const list of by.values())
-    list.sort((a, b) => b.modified - a.modified || b.key.localeCompare(a.key))
+    list.sort((a, b) => born(b) - born(a) || b.key.localeCompare(a.key))
   return by
 }
 
@@ -140,8 +141,13 @@ function lastUse(entries: readonly Item[], mark: number | undefined): number {
   return Math.max(mark ?? 0, ...entries.map(e => e.modified))
 }
 
-function young(e: Pick<Stored, 'modified'>, rules: Rules, now: number): boolean {
-  return now - e.modified < rules.graceMs
+/** When an entry was saved (reads do not move it). */
+function born(e: Stored): number {
+  return e.created ?? e.modified
+}
+
+function young(time: number, rules: Rules, now: number): boolean {
+  return now - time < rules.graceMs
 }
 
 function doomed(e: Item, reason: string): Doomed {

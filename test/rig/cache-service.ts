@@ -16,6 +16,10 @@ export interface Entry {
   finalized: boolean
   /** Creation order; larger is newer. */
   seq: number
+  /** The ref of the job that made it (the service's one ref). */
+  ref: string
+  createdAt: number
+  lastAccessedAt: number
 }
 
 export interface CacheService {
@@ -31,6 +35,10 @@ export interface CacheService {
   overwrite(key: string, bytes: Buffer): Promise<void>
   /** Forgets an entry, as GitHub's eviction does. */
   remove(key: string): void
+  /** Calls to the REST API (`GET /repos/…/actions/caches`, …), in order. */
+  restCalls: string[]
+  /** Environment for a job that may use the REST API with a token. */
+  apiEnv: Record<string, string>
   stop(): Promise<void>
 }
 
@@ -41,6 +49,11 @@ export interface ServiceOptions {
    */
   link?: LinkOptions & { rttMs: number }
 }
+
+/** The repository and ref the rig's REST API answers for. */
+export const RIG_REPOSITORY = 'rig-owner/rig-repo'
+export const RIG_REF = 'refs/heads/main'
+const REST = /^\/repos\/([^/]+)\/([^/]+)\/actions\/caches(?:\/(\d+))?(?:\?(.*))?$/
 
 export async function startCacheService(o: ServiceOptions = {}): Promise<CacheService> {
   const azurite = await startAzurite()
@@ -57,7 +70,60 @@ export async function startCacheService(o: ServiceOptions = {}): Promise<CacheSe
   let failures: { status: number; count: number } = { status: 0, count: 0 }
   let seq = 0
 
+  const restCalls: string[] = []
+  /**
+   * GitHub's REST API for caches: list (paged) and delete by key and ref, as
+   * documented at docs.github.com/rest/actions/cache; a token is required.
+   */
+  function rest(req: IncomingMessage, res: ServerResponse): void {
+    const m = REST.exec(req.url ?? '')
+    restCalls.push(`${req.method} ${req.url}`)
+    if (!m) return send(res, 404, { message: 'Not Found' })
+    if (!/^(token|Bearer) \S+/.test(req.headers.authorization ?? ''))
+      return send(res, 401, { message: 'Requires authentication' })
+    if (`${m[1]}/${m[2]}` !== RIG_REPOSITORY) return send(res, 404, { message: 'Not Found' })
+    const q = new URLSearchParams(m[4] ?? '')
+    const ref = q.get('ref')
+    const done = entries.filter(e => e.finalized && (!ref || e.ref === ref))
+    const shown = (e: Entry) => ({
+      id: e.seq,
+      ref: e.ref,
+      key: e.key,
+      version: e.version,
+      last_accessed_at: new Date(e.lastAccessedAt).toISOString(),
+      created_at: new Date(e.createdAt).toISOString(),
+      size_in_bytes: e.sizeBytes
+    })
+    if (req.method === 'GET' && !m[3]) {
+      const key = q.get('key')
+      const list = done
+        .filter(e => !key || e.key.startsWith(key))
+        .sort((a, b) => b.lastAccessedAt - a.lastAccessedAt)
+      const per = Math.min(Number(q.get('per_page') ?? 30), 100)
+      const page = Number(q.get('page') ?? 1)
+      const slice = list.slice((page - 1) * per, page * per)
+      if (page * per < list.length) {
+        const next = new URLSearchParams(q)
+        next.set('page', String(page + 1))
+        res.setHeader(
+          'link',
+          `<${url}repos/${m[1]}/${m[2]}/actions/caches?${next.toString()}>; rel="next"`
+        )
+      }
+      return send(res, 200, { total_count: list.length, actions_caches: slice.map(shown) })
+    }
+    if (req.method === 'DELETE' && !m[3]) {
+      const key = q.get('key') ?? ''
+      const gone = done.filter(e => e.key === key)
+      if (gone.length === 0) return send(res, 404, { message: 'Not Found' })
+      for (const e of gone) entries.splice(entries.indexOf(e), 1)
+      return send(res, 200, { total_count: gone.length, actions_caches: gone.map(shown) })
+    }
+    return send(res, 404, { message: 'Not Found' })
+  }
+
   const server = createServer((req, res) => {
+    if ((req.url ?? '').startsWith('/repos/')) return rest(req, res)
     void readJson(req).then(
       async body => {
         if (rtt > 0) await new Promise(r => setTimeout(r, rtt))
@@ -94,7 +160,10 @@ export async function startCacheService(o: ServiceOptions = {}): Promise<CacheSe
         blob: `${++seq}-${version}`,
         sizeBytes: 0,
         finalized: false,
-        seq
+        seq,
+        ref: RIG_REF,
+        createdAt: Date.now(),
+        lastAccessedAt: Date.now()
       }
       entries.push(entry)
       return [200, { ok: true, signed_upload_url: blobUrl(entry.blob) }]
@@ -111,6 +180,7 @@ export async function startCacheService(o: ServiceOptions = {}): Promise<CacheSe
       const restoreKeys = Array.isArray(b.restore_keys) ? b.restore_keys.map(String) : []
       const found = lookup(entries, String(b.key ?? ''), restoreKeys, version)
       if (!found) return [200, { ok: false, signed_download_url: '', matched_key: '' }]
+      found.lastAccessedAt = Date.now()
       return [200, { ok: true, signed_download_url: blobUrl(found.blob), matched_key: found.key }]
     }
   }
@@ -126,6 +196,12 @@ export async function startCacheService(o: ServiceOptions = {}): Promise<CacheSe
       ACTIONS_RUNTIME_TOKEN: 'rig-token',
       GITHUB_SERVER_URL: 'https://github.com'
     },
+    apiEnv: {
+      GITHUB_API_URL: url.replace(/\/$/, ''),
+      GITHUB_REPOSITORY: RIG_REPOSITORY,
+      GITHUB_REF: RIG_REF
+    },
+    restCalls,
     entries: () => entries.filter(e => e.finalized),
     failNext(status, count = 1) {
       failures = { status, count }

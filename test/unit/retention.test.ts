@@ -140,6 +140,18 @@ describe('chooseEntries and choosePacks', () => {
     expect(q.drop.map(d => d.key)).toEqual([a.key, c.key])
   })
 
+  it('orders and shields a set by when each entry was saved, not when it was last read (GitHub)', () => {
+    const older = snap(['a'], 3 * D, [1])
+    const newer = snap(['a'], 2 * D, [1])
+    // The older one was read a minute ago (a purge reads what it keeps).
+    const all = items([
+      { ...older, created: older.modified, modified: NOW - 60_000 },
+      { ...newer, created: newer.modified }
+    ])
+    const e = chooseEntries(all, new Map(), { ...rules, keepSnapshots: 1 }, NOW)
+    expect(e.drop.map(d => d.key)).toEqual([older.key])
+  })
+
   it('judges only the groups in scope', () => {
     const all = items([
       snap(['a'], 3 * D, [1]),
