@@ -4,7 +4,8 @@
 // combination never run before. Prints each job's bytes restored beside its
 // closure's (NAR bytes), the cache's live bytes (what the newest snapshot of
 // each set and the newest index entry of each attribute name) beside the
-// compressed union of every closure, and what one more pack costs a restore
+// compressed union of every closure, the whole cache after a prune beside the
+// same union, and what one more pack costs a restore
 // (the figure MIN_PACK comes from).
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
@@ -12,6 +13,7 @@ import { join } from 'node:path'
 import { NixDb } from '../src/db/index.js'
 import { depsPrefix, packagePrefix, SHELL } from '../src/keys.js'
 import { findRoots } from '../src/packages/roots.js'
+import { prune } from '../src/retention/prune.js'
 import { MIN_PACK } from '../src/snapshot/save.js'
 import { readEntry, writeEntry } from '../src/snapshot/entries.js'
 import { MANIFEST_FORMAT, type PackRef } from '../src/snapshot/manifest.js'
@@ -103,7 +105,9 @@ async function main(): Promise<void> {
     }
     const size = (key: string): number => statSync(join(cacheDir, `${key}.tar.zst`)).size
     const liveBytes = [...live.keys()].reduce((n, k) => n + size(k), 0)
-    const allBytes = readdirSync(cacheDir).reduce((n, f) => n + statSync(join(cacheDir, f)).size, 0)
+    const allBytes = readdirSync(cacheDir)
+      .filter(f => f.endsWith('.tar.zst'))
+      .reduce((n, f) => n + statSync(join(cacheDir, f)).size, 0)
 
     // The union of every closure, compressed the plain way, from one location holding it all.
     const all = await world()
@@ -126,6 +130,20 @@ async function main(): Promise<void> {
       ]).toString()
     )
 
+    // Prune with the defaults (keep 2 snapshots a set, 30 days), but no grace
+    // period: everything here is minutes old.
+    await prune(ctx.backend, ctx.log, {
+      keepSnapshots: 2,
+      maxAgeMs: 30 * 86_400_000,
+      graceMs: 0,
+      dryRun: false
+    })
+    const prunedBytes = (await ctx.backend.list()).reduce((n, s) => n + s.bytes, 0)
+    console.log(
+      `after prune: ${(prunedBytes / MB).toFixed(1)} MiB in the cache (was ${(allBytes / MB).toFixed(1)} MiB), ` +
+        `${(prunedBytes / unionBytes).toFixed(2)}x of the union of closures`
+    )
+
     const perPack = await packCost(world, all, union)
     console.log(
       `cache: live ${(liveBytes / MB).toFixed(1)} MiB in ${live.size} packs, all entries ${(allBytes / MB).toFixed(1)} MiB; ` +
@@ -138,7 +156,8 @@ async function main(): Promise<void> {
     )
     console.log(
       `matrix: worst restore ${worst.toFixed(2)}x of closure, new combination ${comboBuilds} builds, ` +
-        `live cache ${(liveBytes / unionBytes).toFixed(2)}x of union`
+        `live cache ${(liveBytes / unionBytes).toFixed(2)}x of union, ` +
+        `pruned cache ${(prunedBytes / unionBytes).toFixed(2)}x of union`
     )
   } finally {
     await removeAll()
