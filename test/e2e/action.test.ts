@@ -162,56 +162,66 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
   it.runIf(backend === 'github')(
     "with a token, the post step purges the set's older snapshots and the packs nothing names; without, the summary says what a token would do",
     async () => {
-      const env = { ...service!.env, ...service!.apiEnv }
-      const purge = { token: 'rig-token', 'keep-snapshots': '1', grace: '0' }
-      const job = async (deps: string, more: Record<string, string> = purge) => {
-        const w = await world()
-        const r = await new Job(w, env).action({ ...inputs(w, deps, 'true'), ...more })
-        expect(r.main.code, r.main.stdout).toBe(0)
-        expect(r.post.code, r.post.stdout).toBe(0)
-        expect(r.post.stdout).not.toMatch(/::warning::/)
-        return { w, ...r }
-      }
-      await job('bigapp')
-      const firstApp = service!.entries().map(e => e.key)
-      // bigbin falls back to bigapp's snapshot and splits its pack: bigapp's
-      // set gets a second snapshot and index entry, naming the two parts.
-      await job('bigbin')
-
-      const calls = service!.restCalls.length
-      const noToken = await job('bigapp', { prune: 'true' })
-      expect(noToken.post.summary).toMatch(/no `token`, so nothing was deleted/)
-      expect(service!.restCalls.length).toBe(calls)
-
-      const before = service!.entries().map(e => e.key)
-      const app = await job('bigapp')
-      expect(countBuilds(app.main.stderr + app.main.stdout)).toBe(0)
-      expect(app.post.summary).toMatch(/prune: deleted [1-9]\d* entries/)
-      const after = new Set(service!.entries().map(e => e.key))
-      const gone = before.filter(k => !after.has(k))
-      // bigapp's first snapshot, its first index entry, and the pack that was split.
-      expect(
-        gone
-          .map(k => (k.includes('-index-') ? 'index' : /-pack-/.test(k) ? 'pack' : 'snapshot'))
-          .sort()
-      ).toEqual(['index', 'pack', 'snapshot'])
-      expect(gone.every(k => firstApp.includes(k))).toBe(true)
-      expect(
-        service!.restCalls.some(c =>
-          c.startsWith('DELETE /repos/rig-owner/rig-repo/actions/caches?key=')
-        )
-      ).toBe(true)
-
-      // Both sets still restore whole from what is left, building nothing.
-      for (const deps of ['bigapp', 'bigbin']) {
-        const again = await job(deps, {})
-        expect(again.main.outputs['cache-hit'], deps).toBe('true')
-        expect(countBuilds(again.main.stderr + again.main.stdout), deps).toBe(0)
-        const verify = await nixPortable(again.w, ['nix-store', '--verify', '--check-contents'])
-        expect(verify.code, verify.stderr).toBe(0)
+      // A service of its own: the other tests' entries would change what falls back to what.
+      const own = await startCacheService()
+      try {
+        await purgeScenario(own)
+      } finally {
+        await own.stop()
       }
     }
   )
+
+  async function purgeScenario(service: CacheService): Promise<void> {
+    const env = { ...service.env, ...service.apiEnv }
+    const purge = { token: 'rig-token', 'keep-snapshots': '1', grace: '0' }
+    const job = async (deps: string, more: Record<string, string> = purge) => {
+      const w = await world()
+      const r = await new Job(w, env).action({ ...inputs(w, deps, 'true'), ...more })
+      expect(r.main.code, r.main.stdout).toBe(0)
+      expect(r.post.code, r.post.stdout).toBe(0)
+      expect(r.post.stdout).not.toMatch(/::warning::/)
+      return { w, ...r }
+    }
+    await job('bigapp')
+    const firstApp = service.entries().map(e => e.key)
+    // bigbin falls back to bigapp's snapshot and splits its pack: bigapp's
+    // set gets a second snapshot and index entry, naming the two parts.
+    await job('bigbin')
+
+    const calls = service.restCalls.length
+    const noToken = await job('bigapp', { prune: 'true' })
+    expect(noToken.post.summary).toMatch(/no `token`, so nothing was deleted/)
+    expect(service.restCalls.length).toBe(calls)
+
+    const before = service.entries().map(e => e.key)
+    const app = await job('bigapp')
+    expect(countBuilds(app.main.stderr + app.main.stdout)).toBe(0)
+    expect(app.post.summary).toMatch(/prune: deleted [1-9]\d* entries/)
+    const after = new Set(service.entries().map(e => e.key))
+    const gone = before.filter(k => !after.has(k))
+    // bigapp's first snapshot, its first index entry, and the pack that was split.
+    expect(
+      gone
+        .map(k => (k.includes('-index-') ? 'index' : /-pack-/.test(k) ? 'pack' : 'snapshot'))
+        .sort()
+    ).toEqual(['index', 'pack', 'snapshot'])
+    expect(gone.every(k => firstApp.includes(k))).toBe(true)
+    expect(
+      service.restCalls.some(c =>
+        c.startsWith('DELETE /repos/rig-owner/rig-repo/actions/caches?key=')
+      )
+    ).toBe(true)
+
+    // Both sets still restore whole from what is left, building nothing.
+    for (const deps of ['bigapp', 'bigbin']) {
+      const again = await job(deps, {})
+      expect(again.main.outputs['cache-hit'], deps).toBe('true')
+      expect(countBuilds(again.main.stderr + again.main.stdout), deps).toBe(0)
+      const verify = await nixPortable(again.w, ['nix-store', '--verify', '--check-contents'])
+      expect(verify.code, verify.stderr).toBe(0)
+    }
+  }
 
   it('fails on bad input before touching anything', async () => {
     const w = await world()
