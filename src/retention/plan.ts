@@ -44,21 +44,32 @@ export function chooseEntries(
   used: ReadonlyMap<string, number>,
   rules: Rules,
   now: number,
-  inScope: (group: string) => boolean = () => true
+  inScope: (group: string) => boolean = () => true,
+  contents: ReadonlyMap<string, string> = new Map()
 ): EntryChoice {
   const keep: Item[] = []
   const drop: Doomed[] = []
   for (const [group, entries] of groups(all)) {
     const last = lastUse(entries, used.get(group))
     const stale = now - last > rules.maxAgeMs
-    entries.forEach((e, i) => {
+    // The newest N distinct ones: an entry holding the same paths as a newer one
+    // of its set (republished after a split) adds nothing to go back to.
+    const seen = new Set<string>()
+    let distinct = 0
+    entries.forEach(e => {
+      const content = contents.get(e.key)
+      const duplicate = content !== undefined && seen.has(content)
+      if (content !== undefined) seen.add(content)
+      if (!duplicate) distinct++
       const reason = !inScope(group)
         ? undefined
         : stale
           ? `its set unused for ${ago(now - last)}`
-          : i >= rules.keepSnapshots
-            ? `older than the newest ${rules.keepSnapshots} of its set`
-            : undefined
+          : duplicate
+            ? 'holds the same paths as a newer entry of its set'
+            : distinct > rules.keepSnapshots
+              ? `older than the newest ${rules.keepSnapshots} of its set`
+              : undefined
       if (reason && !young(born(e), rules, now)) drop.push(doomed(e, reason))
       else keep.push(e)
     })

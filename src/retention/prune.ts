@@ -7,6 +7,7 @@
 import type { Backend } from '../backend/types.js'
 import { message } from '../errors.js'
 import type { Logger } from '../log.js'
+import { digest } from '../keys.js'
 import { formatBytes } from '../report-text.js'
 import { removeTree } from '../store/fsops.js'
 import { indexSlot, readEntryFrom, UnreadableEntryError } from '../snapshot/entries.js'
@@ -44,8 +45,13 @@ async function pruneNow(backend: Backend, log: Logger, o: PruneOptions): Promise
   const [listing, marks] = await Promise.all([backend.list(), backend.marks()])
   const used = new Map(marks.map(m => [m.key, m.modified]))
   const all = items(listing)
-  const entries = chooseEntries(all, used, o, t0, o.inScope)
-  const names = await readNames(backend, entries.keep)
+  const inScope = o.inScope ?? (() => true)
+  // Every entry is read: what it names, and whether it holds the same paths as a newer one.
+  const names = await readNames(
+    backend,
+    all.filter(i => i.kind !== 'pack')
+  )
+  const entries = chooseEntries(all, used, o, t0, inScope, names.contents)
   const packs = all.filter(i => i.kind === 'pack')
   const choice = choosePacks(entries.keep, names.names, packs, used, o, t0)
   // Entries unreadable as stored name nothing: they go with the dropped ones.
@@ -101,6 +107,8 @@ export function pruneLine(r: PruneReport): string {
 
 interface Names {
   names: Map<string, readonly string[]>
+  /** A digest of the store paths each entry's packs hold. */
+  contents: Map<string, string>
   /** Entries that arrived unreadable (malformed), which name nothing. */
   broken: Set<string>
 }
@@ -111,6 +119,7 @@ interface Names {
  */
 async function readNames(backend: Backend, entries: readonly Item[]): Promise<Names> {
   const names = new Map<string, readonly string[]>()
+  const contents = new Map<string, string>()
   const broken = new Set<string>()
   const bySlot = new Map<string, Item[]>()
   entries.forEach((e, i) => {
@@ -127,14 +136,29 @@ async function readNames(backend: Backend, entries: readonly Item[]): Promise<Na
       try {
         const found = await readEntryFrom(backend, e.key, [], slot)
         // Gone since the listing (another prune): it names nothing now.
-        names.set(e.key, found?.manifest.packs.map(p => p.key) ?? [])
+        const packs = found?.manifest.packs ?? []
+        names.set(
+          e.key,
+          packs.map(p => p.key)
+        )
+        if (found)
+          contents.set(
+            e.key,
+            digest(
+              packs
+                .flatMap(p => p.paths)
+                .sort()
+                .join('\n'),
+              32
+            )
+          )
       } catch (err) {
         if (!(err instanceof UnreadableEntryError)) throw err
         broken.add(e.key)
       }
     }
   })
-  return { names, broken }
+  return { names, contents, broken }
 }
 
 /**

@@ -152,6 +152,23 @@ describe('chooseEntries and choosePacks', () => {
     expect(e.drop.map(d => d.key)).toEqual([older.key])
   })
 
+  it('counts only distinct entries: one holding the same paths as a newer one goes', () => {
+    const first = snap(['a'], 3 * D, [1])
+    const again = snap(['a'], 2 * D, [2]) // the same paths, packed anew (a split)
+    const other = snap(['a'], 4 * D, [3])
+    const all = items([first, again, other])
+    const contents = new Map([
+      [first.key, 'paths-x'],
+      [again.key, 'paths-x'],
+      [other.key, 'paths-y']
+    ])
+    const e = chooseEntries(all, new Map(), rules, NOW, () => true, contents)
+    expect(e.drop).toEqual([
+      expect.objectContaining({ key: first.key, reason: expect.stringMatching(/same paths/) })
+    ])
+    expect(e.keep.map(k => k.key).sort()).toEqual([again.key, other.key].sort())
+  })
+
   it('judges only the groups in scope', () => {
     const all = items([
       snap(['a'], 3 * D, [1]),
