@@ -1,4 +1,4 @@
-// A prune: list the cache, judge the entries, read what the kept ones name,
+// A prune: list the cache, read what every entry names, judge the entries,
 // delete the dropped snapshots and index entries, then look again (a save on
 // another runner may have landed meanwhile) and delete the packs nothing names.
 // The write order of saves (packs, then names) and this delete order (names,
@@ -54,8 +54,16 @@ async function pruneNow(backend: Backend, log: Logger, o: PruneOptions): Promise
   const entries = chooseEntries(all, used, o, t0, inScope, names.contents)
   const packs = all.filter(i => i.kind === 'pack')
   const choice = choosePacks(entries.keep, names.names, packs, used, o, t0)
-  // Entries unreadable as stored name nothing: they go with the dropped ones.
-  const broken = entries.keep.filter(e => names.broken.has(e.key))
+  // Entries unreadable as stored name nothing: they go with the dropped ones
+  // (in scope, and past the grace period, like any other).
+  const budgeted = new Set(choice.drop.map(d => d.key))
+  const broken = entries.keep.filter(
+    e =>
+      names.broken.has(e.key) &&
+      !budgeted.has(e.key) &&
+      inScope(e.group) &&
+      t0 - (e.created ?? e.modified) >= o.graceMs
+  )
   const dropped = [
     ...entries.drop,
     ...choice.drop,
