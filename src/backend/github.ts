@@ -56,10 +56,6 @@ export class GithubBackend implements Backend {
 
   async removeMark(): Promise<void> {}
 
-  get canList(): boolean {
-    return this.api !== undefined
-  }
-
   private needApi(): CacheApi {
     if (!this.api)
       throw new CacheError('listing or deleting GitHub cache entries needs the input `token`')

@@ -24,9 +24,3 @@ export function classify(key: string): Classified | undefined {
   if (snapshot) return { kind: 'snapshot', group: snapshot[1]! }
   return undefined
 }
-
-/** The group of an entry key (snapshot or index), for last-use marks. */
-export function groupOf(key: string): string | undefined {
-  const c = classify(key)
-  return c && c.kind !== 'pack' ? c.group : undefined
-}

@@ -6,7 +6,7 @@ import type { Backend } from '../backend/types.js'
 import { message } from '../errors.js'
 import type { Logger } from '../log.js'
 import { mapLimit, WIDTH } from '../transfer/pool.js'
-import { groupOf } from './classify.js'
+import { classify } from './classify.js'
 
 export async function markUsed(
   backend: Backend,
@@ -21,5 +21,8 @@ export async function markUsed(
 
 /** The groups of the entries a restore read. */
 export function groupsOf(keys: readonly string[]): string[] {
-  return keys.flatMap(k => groupOf(k) ?? [])
+  return keys.flatMap(k => {
+    const c = classify(k)
+    return c && c.kind !== 'pack' ? [c.group] : []
+  })
 }

@@ -166,7 +166,7 @@ function doomed(e: Item, reason: string): Doomed {
 }
 
 /** `3d 4h`, `25m`, `40s`. */
-export function ago(ms: number): string {
+function ago(ms: number): string {
   const s = Math.floor(ms / 1000)
   const d = Math.floor(s / 86_400)
   const h = Math.floor((s % 86_400) / 3600)
