@@ -7,3 +7,5 @@ try {
   console.error(`nix-store-cache: ${e instanceof Error ? e.message : String(e)}`)
   process.exitCode = 1
 }
+// A transfer given up on a stalled cache service may hold a socket open.
+process.exit()

@@ -39,6 +39,11 @@ export interface Config {
   s3?: S3Config
   /** What a prune keeps (inputs `prune`, `keep-snapshots`, `max-age`, `max-size`, `grace`, `dry-run`). */
   retention: Retention
+  /**
+   * A cache transfer not done this long after its bytes at 1 MiB/s would be is
+   * given up, and the job makes no more cache calls (input `stall-timeout`).
+   */
+  stallMs: number
   /** GitHub token for the cache REST API (input `token`); '' for none. */
   token: string
   /** `owner/name` and the ref the job runs on (GITHUB_REPOSITORY, GITHUB_REF). */
@@ -101,6 +106,7 @@ export function parseConfig(
     failOnCacheMiss: parseBool(get('fail-on-cache-miss') || 'false', 'fail-on-cache-miss'),
     workspace: env.GITHUB_WORKSPACE || process.cwd(),
     retention: parseRetention(get),
+    stallMs: parseStallTimeout(get('stall-timeout') || '1m'),
     token: get('token'),
     repository: env.GITHUB_REPOSITORY ?? '',
     ref: env.GITHUB_REF ?? ''
@@ -197,6 +203,13 @@ export function parseDuration(value: string, name: string): number {
     )
   }
   return Number(m[1]) * (m[2] ? UNITS_MS[m[2]]! : 0)
+}
+
+function parseStallTimeout(value: string): number {
+  const ms = parseDuration(value, 'stall-timeout')
+  if (ms === 0)
+    throw new InputError('Input `stall-timeout` must be longer than 0, like `30s` or `1m`')
+  return ms
 }
 
 /** `500M`, `10G`, `2048K` (powers of 1024), or bytes. */

@@ -1,3 +1,5 @@
 import { mainRun } from './action/main-impl.js'
 
 await mainRun('main')
+// A transfer given up on a stalled cache service may hold a socket open.
+process.exit()

@@ -1,3 +1,5 @@
 import { postRun } from './action/post-impl.js'
 
 await postRun('post')
+// A transfer given up on a stalled cache service may hold a socket open.
+process.exit()

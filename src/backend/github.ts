@@ -8,32 +8,49 @@ import * as cache from '@actions/cache'
 import { join, relative } from 'node:path'
 import { CacheError } from '../errors.js'
 import { materialize, type StoreTrees } from '../store/pack-dir.js'
+import { Breaker, RESTORE_BYTES } from '../transfer/breaker.js'
 import { CacheApi, type ApiAccess } from './github-api.js'
-import type { Backend, SaveOutcome, Stored } from './types.js'
+import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 
 export const STAGE_REL = '.nix-store-cache'
 const SEGMENT_TIMEOUT_MS = 5 * 60_000
+
+export interface GithubOptions {
+  /** Test seam: how long to wait for a pack another job is uploading. */
+  waitMs?: number
+  /**
+   * A call that comes back empty after longer than this met a failing service:
+   * @actions/cache gives up a silent download after 5 s and retries a 5xx for
+   * about 25 s; an answer (a miss), even on a busy runner, takes a second.
+   */
+  slowMs?: number
+  /**
+   * A call not done this long after its bytes at 1 MiB/s would be has stalled
+   * (input `stall-timeout`): @actions/cache bounds a download's silence, not an
+   * upload's, and its calls cannot be cancelled, only left behind.
+   */
+  stallMs?: number
+  /** The REST API, for retention: only with a token. */
+  access?: ApiAccess
+}
 
 export class GithubBackend implements Backend {
   readonly name = 'github'
   /** Entries are immutable; deleting one needs a token (REST API). */
   readonly canReplace = false
   readonly stageRoot: string
+  private readonly waitMs: number
+  private readonly slowMs: number
+  private readonly breaker: Breaker
   constructor(
     readonly workspace: string,
-    /** Test seam: how long to wait for a pack another job is uploading. */
-    private readonly waitMs = 2000,
-    /**
-     * A call that comes back empty after longer than this met a failing service:
-     * @actions/cache retries a 5xx for about 25 s; an answer, even on a busy
-     * runner, takes a second or two.
-     */
-    private readonly slowMs = 15_000,
-    /** The REST API, for retention: only with a token. */
-    access?: ApiAccess
+    o: GithubOptions = {}
   ) {
     this.stageRoot = join(workspace, STAGE_REL)
-    if (access?.token) this.api = new CacheApi(access)
+    this.waitMs = o.waitMs ?? 2000
+    this.slowMs = o.slowMs ?? 4000
+    this.breaker = new Breaker(o.stallMs ?? 60_000)
+    if (o.access?.token) this.api = new CacheApi(o.access)
   }
 
   private readonly api: CacheApi | undefined
@@ -76,6 +93,8 @@ export class GithubBackend implements Backend {
   ): Promise<string | undefined> {
     const rel = this.slotOf(dir)
     return this.call(
+      `the restore of ${primaryKey}`,
+      RESTORE_BYTES,
       // A download that stalls is given up after five minutes, not the default hour.
       () =>
         cache.restoreCache([rel], primaryKey, [...prefixes], {
@@ -85,7 +104,12 @@ export class GithubBackend implements Backend {
     )
   }
 
-  async save(dir: string, key: string, trees?: StoreTrees): Promise<SaveOutcome> {
+  async save(
+    dir: string,
+    key: string,
+    trees?: StoreTrees,
+    o: SaveOptions = {}
+  ): Promise<SaveOutcome> {
     const rel = this.slotOf(dir)
     // A pack's key names its paths: asking first can spare a whole upload.
     // Snapshot and index keys are new every time: asking would be a wasted round trip.
@@ -93,6 +117,8 @@ export class GithubBackend implements Backend {
     // @actions/cache archives paths under the workspace only.
     if (trees) await materialize(dir, trees)
     const id = await this.call(
+      `the save of ${key}`,
+      o.bytes ?? 0,
       () => cache.saveCache([rel], key),
       r => r === -1
     )
@@ -110,6 +136,8 @@ export class GithubBackend implements Backend {
 
   private async has(rel: string, key: string): Promise<boolean> {
     const found = await this.call(
+      `the lookup of ${key}`,
+      0,
       () => cache.restoreCache([rel], key, [], { lookupOnly: true }),
       r => r === undefined
     )
@@ -117,27 +145,29 @@ export class GithubBackend implements Backend {
   }
 
   /**
-   * One @actions/cache call. It reports a failing service (5xx, 429, a stall)
-   * only as its own warning and a miss, after retrying for a while: a miss or a
-   * refusal that took longer than any answer does is that, and the job makes no
-   * more calls, so a failing service costs it one call's retries, not one per
-   * pack and entry.
+   * One @actions/cache call, of `what`, moving about `bytes`, under the
+   * breaker's deadline. @actions/cache reports a failing service (5xx, 429)
+   * only as its own warning and a miss, after retrying for a while: a miss or
+   * a refusal that took longer than any answer does is that, and opens the
+   * breaker too, so a failing service costs the job one call's retries, not
+   * one per pack and entry.
    */
-  private async call<T>(f: () => Promise<T>, missed: (r: T) => boolean): Promise<T> {
-    if (this.failing) throw new CacheError(this.failing)
+  private async call<T>(
+    what: string,
+    bytes: number,
+    f: () => Promise<T>,
+    missed: (r: T) => boolean
+  ): Promise<T> {
     const start = Date.now()
-    const r = await this.inWorkspace(f)
+    const r = await this.inWorkspace(() => this.breaker.run(what, bytes, f))
     const ms = Date.now() - start
     if (missed(r) && ms > this.slowMs) {
-      this.failing =
-        `the cache service failed or stalled (a call took ${Math.round(ms / 1000)} s and came back empty); ` +
-        'no more cache calls in this job'
-      throw new CacheError(this.failing)
+      this.breaker.trip(
+        `the cache service failed or stalled (a call took ${Math.round(ms / 1000)} s and came back empty)`
+      )
     }
     return r
   }
-
-  private failing: string | undefined
 
   /** `dir`'s path from the workspace, which must be a slot's. */
   private slotOf(dir: string): string {

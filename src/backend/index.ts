@@ -15,6 +15,8 @@ export interface BackendChoice {
   location: string
   workspace: string
   s3?: S3Config
+  /** A transfer's time past its bytes at 1 MiB/s before it is given up (Config.stallMs). */
+  stallMs: number
   token?: string
   repository?: string
   ref?: string
@@ -23,7 +25,7 @@ export interface BackendChoice {
 export function createBackend(c: BackendChoice): Backend {
   if (c.backend === 'github') {
     const access = { token: c.token ?? '', repository: c.repository ?? '', ref: c.ref ?? '' }
-    return new GithubBackend(c.workspace, undefined, undefined, access)
+    return new GithubBackend(c.workspace, { stallMs: c.stallMs, access })
   }
   // Staged next to the store, so packs move into it by rename; one folder per
   // process, as jobs on one self-hosted machine may share a location.
@@ -34,7 +36,7 @@ export function createBackend(c: BackendChoice): Backend {
   )
   if (c.backend === 's3') {
     if (!c.s3) throw new Error('internal: backend s3 without its configuration')
-    return new S3Backend(c.s3, stage)
+    return new S3Backend(c.s3, stage, c.stallMs)
   }
   return new LocalBackend(c.cacheDir, stage)
 }

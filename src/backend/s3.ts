@@ -16,12 +16,13 @@ import {
 import { Upload } from '@aws-sdk/lib-storage'
 import { spawn } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
+import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { S3Config } from '../config.js'
 import { CacheError } from '../errors.js'
 import { failure } from '../exec.js'
 import type { StoreTrees } from '../store/pack-dir.js'
+import { Breaker, type Progress } from '../transfer/breaker.js'
 import { storeArgs, sweepStages } from './local.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 
@@ -37,11 +38,15 @@ export class S3Backend implements Backend {
   /** A PUT replaces an object atomically: readers see the old or the new one. */
   readonly canReplace = true
   private readonly client: S3Client
+  private readonly breaker: Breaker
 
   constructor(
     readonly config: S3Config,
-    readonly stageRoot: string
+    readonly stageRoot: string,
+    /** Input `stall-timeout`: a silent request is retried after it, a call given up past its deadline. */
+    stallMs = 60_000
   ) {
+    this.breaker = new Breaker(stallMs)
     this.client = new S3Client({
       region: config.region,
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
@@ -52,7 +57,7 @@ export class S3Backend implements Backend {
       responseChecksumValidation: 'WHEN_REQUIRED',
       // The SDK's standard retries (5xx, 503 SlowDown, throttling) with backoff.
       maxAttempts: 4,
-      requestHandler: { connectionTimeout: 5000, requestTimeout: 120_000 }
+      requestHandler: { connectionTimeout: 5000, requestTimeout: stallMs }
     })
   }
 
@@ -73,19 +78,19 @@ export class S3Backend implements Backend {
     primaryKey: string,
     prefixes: readonly string[]
   ): Promise<string | undefined> {
-    return this.guard(async () => {
+    return this.guard(`the restore of ${primaryKey}`, 0, async (signal, progress) => {
       // Packs are asked for by their exact key: one GET, no listing. Snapshot
       // and index lookups are by prefix (ending in `-`): straight to the listing.
-      let body = primaryKey.endsWith('-') ? undefined : await this.get(primaryKey)
+      let body = primaryKey.endsWith('-') ? undefined : await this.get(primaryKey, signal)
       let key: string | undefined = primaryKey
       if (!body) {
-        key = await this.newest([primaryKey, ...prefixes])
+        key = await this.newest([primaryKey, ...prefixes], signal)
         if (key === undefined) return undefined
-        body = await this.get(key)
+        body = await this.get(key, signal)
         if (!body) return undefined // deleted between the listing and the GET
       }
       await mkdir(dir, { recursive: true })
-      await extract(body, dir)
+      await extract(body, dir, signal, progress)
       return key
     })
   }
@@ -96,10 +101,10 @@ export class S3Backend implements Backend {
     trees?: StoreTrees,
     o: SaveOptions = {}
   ): Promise<SaveOutcome> {
-    return this.guard(async () => {
+    return this.guard(`the save of ${key}`, o.bytes ?? 0, async (signal, progress) => {
       // A pack's key names its paths: asking first can spare a whole upload.
       // Snapshot and index keys are new every time: asking would be a wasted call.
-      if (trees && !o.replace && (await this.exists(key))) return { result: 'exists' }
+      if (trees && !o.replace && (await this.exists(key, signal))) return { result: 'exists' }
       const args = ['-c', '-f', '-', '-C', dir, '.', ...(await storeArgs(dir, trees))]
       const tar = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] })
       const zstd = spawn('zstd', ['-T0', '-3', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] })
@@ -114,13 +119,20 @@ export class S3Backend implements Backend {
         partSize: PART,
         leavePartsOnError: false
       })
+      upload.on('httpUploadProgress', progress)
+      const stop = (): void => {
+        tar.kill()
+        zstd.kill()
+        void upload.abort().catch(() => undefined)
+      }
+      signal.addEventListener('abort', stop)
       try {
         await Promise.all([upload.done(), done])
       } catch (e) {
-        tar.kill()
-        zstd.kill()
-        await upload.abort().catch(() => undefined)
+        stop()
         throw e
+      } finally {
+        signal.removeEventListener('abort', stop)
       }
       return { result: 'saved', archiveBytes: bytes }
     })
@@ -130,10 +142,11 @@ export class S3Backend implements Backend {
     return `${this.config.prefix}${key}${SUFFIX}`
   }
 
-  private async get(key: string): Promise<Readable | undefined> {
+  private async get(key: string, abortSignal: AbortSignal): Promise<Readable | undefined> {
     try {
       const r = await this.client.send(
-        new GetObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) })
+        new GetObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }),
+        { abortSignal }
       )
       return r.Body as Readable
     } catch (e) {
@@ -142,10 +155,11 @@ export class S3Backend implements Backend {
     }
   }
 
-  private async exists(key: string): Promise<boolean> {
+  private async exists(key: string, abortSignal: AbortSignal): Promise<boolean> {
     try {
       await this.client.send(
-        new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) })
+        new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }),
+        { abortSignal }
       )
       return true
     } catch (e) {
@@ -155,10 +169,13 @@ export class S3Backend implements Backend {
   }
 
   /** The newest object whose key starts with each prefix in turn (ListObjectsV2, paged). */
-  private async newest(prefixes: readonly string[]): Promise<string | undefined> {
+  private async newest(
+    prefixes: readonly string[],
+    signal: AbortSignal
+  ): Promise<string | undefined> {
     for (const prefix of prefixes) {
       let best: _Object | undefined
-      for (const o of await this.listObjects(`${this.config.prefix}${prefix}`)) {
+      for (const o of await this.listObjects(`${this.config.prefix}${prefix}`, signal)) {
         if (!o.Key?.endsWith(SUFFIX)) continue
         const t = o.LastModified?.getTime() ?? 0
         const b = best?.LastModified?.getTime() ?? -1
@@ -170,7 +187,7 @@ export class S3Backend implements Backend {
   }
 
   /** Every object under `prefix` (ListObjectsV2, paged). */
-  private async listObjects(prefix: string): Promise<_Object[]> {
+  private async listObjects(prefix: string, abortSignal: AbortSignal): Promise<_Object[]> {
     const all: _Object[] = []
     let token: string | undefined
     do {
@@ -179,7 +196,8 @@ export class S3Backend implements Backend {
           Bucket: this.config.bucket,
           Prefix: prefix,
           ...(token ? { ContinuationToken: token } : {})
-        })
+        }),
+        { abortSignal }
       )
       all.push(...(page.Contents ?? []))
       token = page.IsTruncated ? page.NextContinuationToken : undefined
@@ -188,9 +206,9 @@ export class S3Backend implements Backend {
   }
 
   async list(): Promise<Stored[]> {
-    return this.guard(async () => {
+    return this.guard('the listing', 0, async signal => {
       const p = this.config.prefix
-      return (await this.listObjects(p))
+      return (await this.listObjects(p, signal))
         .filter(o => o.Key?.endsWith(SUFFIX) && !o.Key.slice(p.length).includes('/'))
         .map(o => stored(o, o.Key!.slice(p.length, -SUFFIX.length)))
     })
@@ -201,21 +219,22 @@ export class S3Backend implements Backend {
   }
 
   async markUsed(group: string): Promise<void> {
-    await this.guard(() =>
+    await this.guard(`the mark of ${group}`, 0, abortSignal =>
       this.client.send(
         new PutObjectCommand({
           Bucket: this.config.bucket,
           Key: `${this.config.prefix}${MARKS}${group}`,
           Body: ''
-        })
+        }),
+        { abortSignal }
       )
     )
   }
 
   async marks(): Promise<Stored[]> {
-    return this.guard(async () => {
+    return this.guard('the listing of marks', 0, async signal => {
       const p = `${this.config.prefix}${MARKS}`
-      return (await this.listObjects(p)).map(o => stored(o, o.Key!.slice(p.length)))
+      return (await this.listObjects(p, signal)).map(o => stored(o, o.Key!.slice(p.length)))
     })
   }
 
@@ -224,17 +243,25 @@ export class S3Backend implements Backend {
   }
 
   private async deleteObject(Key: string): Promise<void> {
-    await this.guard(() =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key }))
+    await this.guard(`the deletion of ${Key}`, 0, abortSignal =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key }), {
+        abortSignal
+      })
     )
   }
 
-  /** Any S3 failure as a cache error naming the bucket and the endpoint. */
-  private async guard<T>(f: () => Promise<T>): Promise<T> {
+  /**
+   * One call, of `what`, moving about `bytes`, under the breaker's deadline;
+   * any failure as a cache error naming the bucket and the endpoint.
+   */
+  private async guard<T>(
+    what: string,
+    bytes: number,
+    f: (signal: AbortSignal, progress: Progress) => Promise<T>
+  ): Promise<T> {
     try {
-      return await f()
+      return await this.breaker.run(what, bytes, f)
     } catch (e) {
-      if (e instanceof CacheError) throw e
       const where = `S3 bucket ${this.config.bucket} at ${this.config.endpoint || `AWS (${this.config.region})`}`
       throw new CacheError(`${where}: ${describe(e)}`)
     }
@@ -269,12 +296,23 @@ function describe(e: unknown): string {
 }
 
 /** Streams an archive from `body` through zstd into tar, extracting into `dir`. */
-async function extract(body: Readable, dir: string): Promise<void> {
+async function extract(
+  body: Readable,
+  dir: string,
+  signal: AbortSignal,
+  progress: Progress
+): Promise<void> {
   const args = ['--use-compress-program', 'zstd -d -q', '-x', '-f', '-', '-C', dir]
   const tar = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] })
   const done = exited(tar, 'tar', args)
   try {
-    await Promise.all([pipeline(body, tar.stdin), done])
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, next) {
+        progress()
+        next(null, chunk)
+      }
+    })
+    await Promise.all([pipeline(body, meter, tar.stdin, { signal }), done])
   } catch (e) {
     tar.kill()
     throw e

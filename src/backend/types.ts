@@ -62,6 +62,8 @@ export interface Stored {
 export interface SaveOptions {
   /** Replace an existing entry atomically (readers see the old or the new one). */
   replace?: boolean
+  /** The bytes staged, for the transfer's deadline (input `stall-timeout`). */
+  bytes?: number
 }
 
 export interface SaveOutcome {

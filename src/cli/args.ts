@@ -27,7 +27,8 @@ export const FLAGS = [
   'max-size',
   'grace',
   'dry-run',
-  'token'
+  'token',
+  'stall-timeout'
 ] as const
 
 /** Flags without a value. */
@@ -38,6 +39,7 @@ export const USAGE = `usage: nix-store-cache <run|restore|save|prune> --systemDe
   [--location NP_LOCATION] [--nix-portable PATH] [--runtime auto|bwrap|proot]
   [--allow-user-namespaces true|false] [--save true|false] [--verbose]
   [--s3-bucket B] [--s3-prefix P] [--s3-endpoint URL] [--s3-region R] [--s3-force-path-style true|false]
+  [--stall-timeout 1m]
   prune (the backend's whole cache; no --systemDependencies): [--keep-snapshots 2] [--max-age 30d]
   [--max-size 10G] [--grace 1h] [--dry-run]`
 

@@ -5,7 +5,7 @@
 import { rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NixDb } from '../db/index.js'
-import { message } from '../errors.js'
+import { CacheError, message } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
 import { mapLimit, packSlot, WIDTH } from '../transfer/pool.js'
@@ -83,13 +83,18 @@ async function fetchWith(
     try {
       return { ref, dir, candidate: await download(ctx, ref, dir, valid, pool) }
     } catch (e) {
-      return { ref, dir, error: message(e) }
+      // The service failing is not the entry's fault: it is not replaced.
+      return { ref, dir, error: message(e), failed: e instanceof CacheError }
     }
   })
   const candidates: Candidate[] = []
   for (const g of got) {
-    if (g.error !== undefined) await refuse(out.broken, g.ref, brokenText(g.ref, g.error), g.dir)
-    else if (g.candidate) candidates.push(g.candidate)
+    if (g.failed) {
+      const text = `Pack ${g.ref.key} could not be fetched (${g.error}): its ${g.ref.paths.length} paths will be built again.`
+      await refuse(out.lost, g.ref, text, g.dir)
+    } else if (g.error !== undefined) {
+      await refuse(out.broken, g.ref, brokenText(g.ref, g.error), g.dir)
+    } else if (g.candidate) candidates.push(g.candidate)
     else {
       await refuse(
         out.lost,

@@ -41,14 +41,16 @@ export async function uploadPack(
   phases.at(-1)!.paths = paths.length
   phases.at(-1)!.bytes = info.bytes
   const trees = { storeDir: lay.storeDir, names: info.paths.map(baseName) }
-  let outcome = await timed(phases, 'upload pack', () => backend.save(dir, key, trees))
+  let outcome = await timed(phases, 'upload pack', () =>
+    backend.save(dir, key, trees, { bytes: info.bytes })
+  )
   if (outcome.result === 'exists' && broken.has(key)) {
     // The restore found this entry broken or could not get it: replace it where
     // the backend can; elsewhere save the same paths under a new key.
     const old = key
     if (!backend.canReplace) key = healedPackKey(key)
     outcome = await timed(phases, 'upload pack', () =>
-      backend.save(dir, key, trees, { replace: backend.canReplace })
+      backend.save(dir, key, trees, { replace: backend.canReplace, bytes: info.bytes })
     )
     log.info(
       `Pack ${old} was broken or unreadable when restored: ` +

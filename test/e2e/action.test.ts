@@ -159,6 +159,73 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
     }
   )
 
+  // A stalled transfer: the link in front of the blob store holds every byte
+  // (uploads) or all but the first (downloads), keeping the connection open.
+  it.runIf(backend === 'github')(
+    'a cache service that stalls uploads costs the post step its stall-timeout, then a warning; nothing is left running',
+    async () => {
+      const own = await startCacheService({ link: { rttMs: 0, uploadBytesPerSecond: 1e12 } })
+      try {
+        own.stall('upload')
+        const w = await world()
+        const start = Date.now()
+        const { main, post } = await new Job(w, own.env).action({
+          ...inputs(w, 'hello', 'hello'),
+          'stall-timeout': '3s'
+        })
+        const seconds = (Date.now() - start) / 1000
+        expect(main.code, main.stdout).toBe(0)
+        expect(main.stdout).toContain('Hello, world!')
+        expect(post.code, post.stdout).toBe(0)
+        expect(post.stdout).toMatch(
+          /::warning::Saving the cache failed: the cache service stalled: the save of \S+ did not finish in \d+ s/
+        )
+        // The step ended although its upload still hangs: bounded by the
+        // stall-timeout, not by the job's timeout.
+        expect(seconds).toBeLessThan(60)
+        expect(own.entries()).toHaveLength(0)
+      } finally {
+        own.release()
+        await own.stop()
+      }
+    }
+  )
+
+  it.runIf(backend === 'github')(
+    'a cache service that stalls downloads: the restore gives up after one, the job builds and passes, the post step saves',
+    async () => {
+      const own = await startCacheService({ link: { rttMs: 0, uploadBytesPerSecond: 1e12 } })
+      try {
+        const first = await world()
+        const cold = await new Job(first, own.env).action(inputs(first, 'hello', 'hello'))
+        expect(cold.post.code, cold.post.stdout).toBe(0)
+        const saved = own.entries().length
+        expect(saved).toBeGreaterThan(1)
+
+        // Response headers pass, the body stops.
+        own.stall('download', 1024)
+        const w = await world()
+        const { main, post } = await new Job(w, own.env).action({
+          ...inputs(w, 'hello', 'hello'),
+          'stall-timeout': '3s'
+        })
+        expect(main.code, main.stdout).toBe(0)
+        expect(main.stdout).toContain('Hello, world!')
+        // @actions/cache gives up the silent download after 5 s; the job then
+        // makes no more calls in this step.
+        expect(main.stdout).toMatch(/::warning::.*the cache service failed or stalled/)
+        expect(main.outputs['cache-hit']).toBe('false')
+        expect(post.code, post.stdout).toBe(0)
+        expect(post.stdout).toMatch(/Saved snapshot/)
+        const verify = await nixPortable(w, ['nix-store', '--verify', '--check-contents'])
+        expect(verify.code).toBe(0)
+      } finally {
+        own.release()
+        await own.stop()
+      }
+    }
+  )
+
   it.runIf(backend === 'github')(
     "with a token, the post step purges the set's older snapshots and the packs nothing names; without, the summary says what a token would do",
     async () => {

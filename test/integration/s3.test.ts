@@ -101,6 +101,72 @@ describe('the s3 backend on a Ceph gateway', () => {
     await verified(c)
   })
 
+  // A gateway that stalls: the link in front of it carries some bytes of each
+  // connection, then holds the rest with the connection open.
+  it('a gateway that stalls mid-upload: the save gives up at its deadline with a warning naming the bucket; nothing a reader can find', async () => {
+    const port = Number(new URL(ceph.endpoint).port)
+    const link = await startLink(port, { uploadBytesPerSecond: 1e12 })
+    try {
+      link.stall('upload', 256 * 1024)
+      const o = opts('bigbin', {
+        's3-endpoint': link.endpoint,
+        's3-prefix': 'stalled/',
+        'stall-timeout': '3s'
+      })
+      const w = await world()
+      const start = Date.now()
+      const r = await cli(w, 'run', o, ceph.env)
+      const seconds = (Date.now() - start) / 1000
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout + r.stderr).toMatch(
+        new RegExp(
+          `S3 bucket ${bucket} at ${link.endpoint}: the cache service stalled: the save of \\S+ did not finish in \\d+ s`
+        )
+      )
+      // Bounded by the deadline (3 s past a few MB at 1 MiB/s), not by the stall.
+      expect(seconds).toBeLessThan(90)
+      link.release()
+      const left = (await objects('stalled/')).filter(k => !k.startsWith('stalled/used/'))
+      expect(left.filter(k => !k.includes('-pack-'))).toEqual([])
+    } finally {
+      await link.close()
+    }
+  }, 120_000)
+
+  it('a gateway that stalls mid-download: the restore gives up that pack, the job builds it and passes', async () => {
+    const saved = await cli(
+      await world(),
+      'run',
+      opts('bigbin', { 's3-prefix': 'slow-read/' }),
+      ceph.env
+    )
+    expect(saved.code, saved.stderr).toBe(0)
+    const port = Number(new URL(ceph.endpoint).port)
+    const link = await startLink(port, { uploadBytesPerSecond: 1e12 })
+    try {
+      link.stall('download', 512 * 1024)
+      const o = opts('bigbin', {
+        's3-endpoint': link.endpoint,
+        's3-prefix': 'slow-read/',
+        'stall-timeout': '3s'
+      })
+      const w = await world()
+      const r = await cli(w, 'restore', o, ceph.env)
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout + r.stderr).toMatch(
+        /Pack \S+ could not be fetched \(S3 bucket .*: the cache service stalled: the restore of \S+ did not finish/
+      )
+      link.release()
+      // What was restored is whole; the rest builds.
+      await verified(w)
+      const built = await nixPortable(w, ['nix-shell', '-p', 'bigbin', '--run', 'bigbin'])
+      expect(built.stdout).toContain('bigbin')
+      await verified(w)
+    } finally {
+      await link.close()
+    }
+  }, 120_000)
+
   it('a killed upload leaves nothing a reader can find; the next save stores it', async () => {
     // 4 MB/s to the gateway: bigbin's pack takes seconds, time to kill the job during it.
     const port = Number(new URL(ceph.endpoint).port)

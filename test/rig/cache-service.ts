@@ -33,6 +33,9 @@ export interface CacheService {
   calls: string[]
   /** Replaces a stored entry's bytes in Azurite, as a flipped bit or a bad writer would. */
   overwrite(key: string, bytes: Buffer): Promise<void>
+  /** Blob transfers stall (the link's stall(); a service started with a link). */
+  stall(direction: 'upload' | 'download', afterBytes?: number): void
+  release(): void
   /** Forgets an entry, as GitHub's eviction does. */
   remove(key: string): void
   /** Calls to the REST API (`GET /repos/…/actions/caches`, …), in order. */
@@ -216,6 +219,13 @@ export async function startCacheService(o: ServiceOptions = {}): Promise<CacheSe
         body: bytes
       })
       if (!r.ok) throw new Error(`overwriting ${key}: ${r.status} ${await r.text()}`)
+    },
+    stall(direction, afterBytes) {
+      if (!link) throw new Error('stall() needs a service started with a link')
+      link.stall(direction, afterBytes)
+    },
+    release() {
+      link?.release()
     },
     remove(key) {
       const i = entries.findIndex(e => e.key === key)

@@ -10,7 +10,23 @@ export interface Link {
   port: number
   /** Bytes clients have sent through it so far. */
   sent(): number
+  /**
+   * Stalled transfers: from now on a connection that has carried `afterBytes`
+   * in `direction` holds the rest, open and silent, until release().
+   */
+  stall(direction: 'upload' | 'download', afterBytes?: number): void
+  release(): void
   close(): Promise<void>
+}
+
+/** One direction's stall, shared by its connections' pacers. */
+class Gate {
+  stalledAt: number | undefined
+  readonly held: (() => void)[] = []
+  release(): void {
+    this.stalledAt = undefined
+    for (const go of this.held.splice(0)) go()
+  }
 }
 
 export interface LinkOptions {
@@ -26,13 +42,29 @@ export interface LinkOptions {
 class Pace extends Transform {
   private free = 0
   private last = 0
+  private carried = 0
   constructor(
     private readonly bytesPerSecond: number,
-    private readonly rttMs = 0
+    private readonly rttMs: number,
+    private readonly gate: Gate
   ) {
     super()
   }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  override _transform(chunk: Buffer, enc: BufferEncoding, done: TransformCallback): void {
+    const stall = this.gate.stalledAt
+    if (stall !== undefined && this.carried >= stall) {
+      this.gate.held.push(() => this._transform(chunk, enc, done))
+      return
+    }
+    if (stall !== undefined && this.carried + chunk.length > stall) {
+      // Up to the stall point now, the rest when released.
+      const n = stall - this.carried
+      this.carried += n
+      this.push(chunk.subarray(0, n))
+      this.gate.held.push(() => this._transform(chunk.subarray(n), enc, done))
+      return
+    }
+    this.carried += chunk.length
     const now = Date.now()
     // A chunk after the link went idle starts a new request: it pays the round
     // trip (waiting on this link's own pacing is no pause).
@@ -50,14 +82,14 @@ class Pace extends Transform {
 
 export async function startLink(upstreamPort: number, o: LinkOptions): Promise<Link> {
   const open = new Set<{ destroy(): void }>()
+  const gates = { upload: new Gate(), download: new Gate() }
   let sent = 0
   const server: Server = createServer(client => {
     const upstream = connect(upstreamPort, '127.0.0.1')
     open.add(client).add(upstream)
     client.on('data', (d: Buffer) => (sent += d.length))
-    client.pipe(new Pace(o.uploadBytesPerSecond, o.rttMs)).pipe(upstream)
-    if (o.downloadBytesPerSecond) upstream.pipe(new Pace(o.downloadBytesPerSecond)).pipe(client)
-    else upstream.pipe(client)
+    client.pipe(new Pace(o.uploadBytesPerSecond, o.rttMs ?? 0, gates.upload)).pipe(upstream)
+    upstream.pipe(new Pace(o.downloadBytesPerSecond ?? Infinity, 0, gates.download)).pipe(client)
     const end = (): void => {
       client.destroy()
       upstream.destroy()
@@ -73,6 +105,13 @@ export async function startLink(upstreamPort: number, o: LinkOptions): Promise<L
     endpoint: `http://127.0.0.1:${port}`,
     port,
     sent: () => sent,
+    stall(direction, afterBytes = 0) {
+      gates[direction].stalledAt = afterBytes
+    },
+    release() {
+      gates.upload.release()
+      gates.download.release()
+    },
     close: () =>
       new Promise<void>(resolve => {
         for (const s of open) s.destroy()

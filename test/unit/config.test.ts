@@ -18,8 +18,10 @@ describe('parseConfig', () => {
       nixPortableVersion: 'v012',
       runtime: 'auto',
       save: true,
-      failOnCacheMiss: false
+      failOnCacheMiss: false,
+      stallMs: 60_000
     })
+    expect(config({ systemDependencies: 'gcc', 'stall-timeout': '30s' }).stallMs).toBe(30_000)
     expect(Object.isFrozen(c)).toBe(true)
   })
 
@@ -90,6 +92,14 @@ describe('parseConfig', () => {
     [
       { systemDependencies: 'gcc', 'nix-portable-version': 'latest' },
       /Input `nix-portable-version`: `latest` is not a release tag/
+    ],
+    [
+      { systemDependencies: 'gcc', 'stall-timeout': '0' },
+      /Input `stall-timeout` must be longer than 0/
+    ],
+    [
+      { systemDependencies: 'gcc', 'stall-timeout': '5 minutes' },
+      /Input `stall-timeout`: `5 minutes` is not a duration/
     ],
     [
       { systemDependencies: 'gcc', 'restore-keys': 'a,b' },
