@@ -68,3 +68,25 @@ export async function seconds(f: () => Promise<unknown>): Promise<number> {
   await f()
   return (performance.now() - t) / 1000
 }
+
+/**
+ * A nixpkgs of the rig's, plus `big`: a program that refers to libraries
+ * `lib1`… (each a store path holding one group of `parts`), and `a1`… (one
+ * each of `more`).
+ */
+export function bigSet(rigNixpkgs: string, parts: string[][], more: string[][]): string {
+  const copy = (list: string[]): string =>
+    `n=0; mkdir -p $out/lib; for f in ${list.join(' ')}; do n=$((n+1)); cp $f $out/lib/$n-$(basename $f); done`
+  const mk = (name: string, script: string): string => `derivation {
+    name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" ''PATH=/usr/bin:/bin; set -e; ${script}'' ];
+  }`
+  const libs = parts.map((list, i) => `lib${i + 1} = ${mk(`big-lib${i + 1}-1.0`, copy(list))};`)
+  const links = parts.map((_, i) => `ln -s \${lib${i + 1}} $out/lib${i + 1}`).join('; ')
+  const as = more.map((list, i) => `a${i + 1} = ${mk(`a${i + 1}-1.0`, copy(list))};`)
+  return `{ ... }: let rig = import ${rigNixpkgs} { }; in rig // rec {
+    ${libs.join('\n    ')}
+    big = ${mk('big-1.0', `mkdir -p $out; ${links}`)};
+    ${as.join('\n    ')}
+  }`
+}

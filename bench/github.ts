@@ -15,29 +15,11 @@ import { saveSnapshot } from '../src/snapshot/save.js'
 import { startCacheService, type CacheService } from '../test/rig/cache-service.js'
 import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
 import { nixOk, type World } from '../test/rig/world.js'
-import { machineCode, median, seconds, worlds } from './common.js'
+import { bigSet, machineCode, median, seconds, worlds } from './common.js'
 
 const MB = 1024 * 1024
 const LINK = { rttMs: 100, uploadBytesPerSecond: 150e6, downloadBytesPerSecond: 150e6 }
 const ROUNDS = 3
-
-/** `big`: eight libraries of about 33 MB and a program that refers to them all; a1…a8. */
-function nixpkgs(rigNixpkgs: string, parts: string[][], eight: string[][]): string {
-  const copy = (list: string[]): string =>
-    `n=0; mkdir -p $out/lib; for f in ${list.join(' ')}; do n=$((n+1)); cp $f $out/lib/$n-$(basename $f); done`
-  const mk = (name: string, script: string): string => `derivation {
-    name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh";
-    args = [ "-c" ''PATH=/usr/bin:/bin; set -e; ${script}'' ];
-  }`
-  const libs = parts.map((list, i) => `lib${i + 1} = ${mk(`big-lib${i + 1}-1.0`, copy(list))};`)
-  const links = parts.map((_, i) => `ln -s \${lib${i + 1}} $out/lib${i + 1}`).join('; ')
-  const as = eight.map((list, i) => `a${i + 1} = ${mk(`a${i + 1}-1.0`, copy(list))};`)
-  return `{ ... }: let rig = import ${rigNixpkgs} { }; in rig // rec {
-    ${libs.join('\n    ')}
-    big = ${mk('big-1.0', `mkdir -p $out; ${links}`)};
-    ${as.join('\n    ')}
-  }`
-}
 
 async function main(): Promise<void> {
   const { world, removeAll } = worlds()
@@ -51,7 +33,7 @@ async function main(): Promise<void> {
     const [parts, eight] = [code.slice(0, 8), code.slice(8)]
     writeFileSync(
       join(dir, 'default.nix'),
-      nixpkgs(join(setup.root, 'rig', 'nixpkgs'), parts, eight)
+      bigSet(join(setup.root, 'rig', 'nixpkgs'), parts, eight)
     )
     process.env.NIX_PATH = `nixpkgs=${dir}`
     const fresh = async (): Promise<World> => {

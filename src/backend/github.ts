@@ -111,9 +111,9 @@ export class GithubBackend implements Backend {
     o: SaveOptions = {}
   ): Promise<SaveOutcome> {
     const rel = this.slotOf(dir)
-    // A pack's key names its paths: asking first can spare a whole upload.
-    // Snapshot and index keys are new every time: asking would be a wasted round trip.
-    if (trees && (await this.has(rel, key))) return { result: 'exists' }
+    // No lookup first: a key that exists is refused when reserved (a 409), so
+    // asking would cost every new pack a round trip to spare a known one its
+    // compression (`npm run bench:github`).
     // @actions/cache archives paths under the workspace only.
     if (trees) await materialize(dir, trees)
     const id = await this.call(
@@ -124,8 +124,9 @@ export class GithubBackend implements Backend {
     )
     // @actions/cache does not say how large the archive was.
     if (id !== -1) return { result: 'saved' }
-    // -1: @actions/cache already said why (info when another job is creating the
-    // key, a warning on a service error). The first case is fine once it lands.
+    // -1: @actions/cache already said why (info when the key exists or another
+    // job is creating it, a warning on a service error). The first is fine once
+    // the entry is there.
     const deadline = Date.now() + this.waitMs
     do {
       if (await this.has(rel, key)) return { result: 'exists' }

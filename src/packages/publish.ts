@@ -83,7 +83,8 @@ export async function publish(
     ...plan.keep.map(p => p.key),
     ...groups.map(g => packKey(ctx.keys, g))
   ])
-  const refs = await mapLimit(groups, WIDTH, g => up(g))
+  const width = ctx.transfer?.width ?? WIDTH
+  const refs = await mapLimit(groups, width, g => up(g))
   const replaced = new Map<string, PackRef[]>()
   const named: PackRef[] = [...plan.keep]
   plan.splits.forEach((s, i) => {
@@ -128,7 +129,7 @@ export async function publish(
       return { what: 'index entry', key: k, m: c.entry, slot: indexSlot(k) }
     })
   ]
-  await mapLimit(names, WIDTH, n => writeEntry(ctx, phases, n.what, n.key, n.m, n.slot))
+  await mapLimit(names, width, n => writeEntry(ctx, phases, n.what, n.key, n.m, n.slot))
   const indexEntries = changed.length
   const republished =
     replaced.size > 0

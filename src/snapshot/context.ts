@@ -30,6 +30,15 @@ export interface CacheContext {
   roots: (via?: NixPortableInfo) => Promise<Roots>
   /** How long to wait for a Nix database another process holds (tests shorten it). */
   busy?: { limitMs: number; everyMs: number }
+  /** The transfer engine's shape; `npm run bench:transfer` varies it to choose the defaults. */
+  transfer?: TransferShape
+}
+
+export interface TransferShape {
+  /** Transfers at once (default WIDTH). */
+  width: number
+  /** New paths past this many bytes go into several packs (default MAX_PACK). */
+  packBytes: number
 }
 
 export interface Trust {

@@ -78,7 +78,7 @@ async function fetchWith(
   }
 
   // Side by side, WIDTH at a time: each pack through its own staging slot.
-  const got = await mapLimit(needed, WIDTH, async (ref, i) => {
+  const got = await mapLimit(needed, ctx.transfer?.width ?? WIDTH, async (ref, i) => {
     const dir = join(ctx.backend.stageRoot, `pack-${i}`)
     try {
       return { ref, dir, candidate: await download(ctx, ref, dir, valid, pool) }
