@@ -27,6 +27,13 @@ export interface PlanInput {
    * so that one's extraction overlaps the next one's download.
    */
   maxPack: number
+  /**
+   * A new group is written as up to this many packs (the transfer width), of
+   * about equal bytes and each at least `minPart`, so that a restore fetches
+   * them in one wave, side by side.
+   */
+  parts: number
+  minPart: number
 }
 
 export interface Split {
@@ -82,31 +89,35 @@ export function planPacks(input: PlanInput): PackPlan {
       fresh = [[...new Set(merged)].sort()]
     }
   }
-  fresh = fresh.flatMap(g => chunks(g, input.maxPack, bytes))
+  fresh = fresh.flatMap(g => parts(g, input, bytes))
   return { keep, splits, fresh }
 }
 
-/** `paths` in runs of at most `max` bytes; a path larger than that is a run of its own. */
-function chunks(
+/**
+ * `paths` as packs of whole paths and about equal bytes: enough that each is
+ * near `maxPack` at most, and up to `parts` while each keeps `minPart`. Largest
+ * path first into the smallest pack, ties by name: every runner with the same
+ * paths makes the same packs, so the same keys.
+ */
+function parts(
   paths: readonly string[],
-  max: number,
+  o: Pick<PlanInput, 'maxPack' | 'parts' | 'minPart'>,
   bytes: (paths: Iterable<string>) => number
 ): string[][] {
-  const out: string[][] = []
-  let run: string[] = []
-  let size = 0
-  for (const p of paths) {
-    const n = bytes([p])
-    if (run.length > 0 && size + n > max) {
-      out.push(run)
-      run = []
-      size = 0
-    }
-    run.push(p)
-    size += n
+  const total = bytes(paths)
+  const n = Math.min(
+    paths.length,
+    Math.max(1, Math.ceil(total / o.maxPack), Math.min(o.parts, Math.floor(total / o.minPart)))
+  )
+  if (n <= 1) return [[...paths]]
+  const bins = Array.from({ length: n }, () => ({ paths: [] as string[], size: 0 }))
+  const order = [...paths].sort((a, b) => bytes([b]) - bytes([a]) || (a < b ? -1 : 1))
+  for (const p of order) {
+    const bin = bins.reduce((best, b) => (b.size < best.size ? b : best))
+    bin.paths.push(p)
+    bin.size += bytes([p])
   }
-  if (run.length > 0) out.push(run)
-  return out
+  return bins.map(b => b.paths.sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1))
 }
 
 /** Paths grouped by the set of consumers that need them; small groups together. */

@@ -25,6 +25,7 @@ import { writeEntry } from './entries.js'
 import { markUsed } from '../retention/marks.js'
 import type { PackRef } from './manifest.js'
 import { altered } from './upload.js'
+import { WIDTH } from '../transfer/pool.js'
 
 /**
  * A group of new paths smaller than this is packed with the other small ones,
@@ -45,6 +46,13 @@ export const MIN_PACK = 3 * 1024 * 1024
  * extracts only after its download.
  */
 export const MAX_PACK = 128 * 1024 * 1024
+
+/**
+ * A large group is also split towards WIDTH packs of about equal bytes, so that
+ * a restore fetches them in one wave, but none smaller than this: each pack
+ * costs about three round trips (`npm run bench:transfer`).
+ */
+export const MIN_PART = 16 * 1024 * 1024
 
 export interface SaveReport {
   /** What happened, in a sentence. */
@@ -108,7 +116,9 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
     packs: local.reusable,
     minPack: MIN_PACK,
     maxPacks: MAX_PACKS,
-    maxPack: ctx.transfer?.packBytes ?? MAX_PACK
+    maxPack: ctx.transfer?.packBytes ?? MAX_PACK,
+    parts: ctx.transfer?.width ?? WIDTH,
+    minPart: MIN_PART
   })
   try {
     const done = await publish(ctx, phases, state, plan, { roots: needs.roots, consumers })

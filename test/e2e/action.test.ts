@@ -166,7 +166,7 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
     async () => {
       const own = await startCacheService({ link: { rttMs: 0, uploadBytesPerSecond: 1e12 } })
       try {
-        own.stall('upload')
+        await own.stall('upload')
         const w = await world()
         const start = Date.now()
         const { main, post } = await new Job(w, own.env).action({
@@ -185,7 +185,7 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
         expect(seconds).toBeLessThan(60)
         expect(own.entries()).toHaveLength(0)
       } finally {
-        own.release()
+        await own.release()
         await own.stop()
       }
     }
@@ -203,7 +203,7 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
         expect(saved).toBeGreaterThan(1)
 
         // Response headers pass, the body stops.
-        own.stall('download', 1024)
+        await own.stall('download', 1024)
         const w = await world()
         const { main, post } = await new Job(w, own.env).action({
           ...inputs(w, 'hello', 'hello'),
@@ -220,7 +220,7 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
         const verify = await nixPortable(w, ['nix-store', '--verify', '--check-contents'])
         expect(verify.code).toBe(0)
       } finally {
-        own.release()
+        await own.release()
         await own.stop()
       }
     }

@@ -107,7 +107,7 @@ describe('the s3 backend on a Ceph gateway', () => {
     const port = Number(new URL(ceph.endpoint).port)
     const link = await startLink(port, { uploadBytesPerSecond: 1e12 })
     try {
-      link.stall('upload', 256 * 1024)
+      await link.stall('upload', 256 * 1024)
       const o = opts('bigbin', {
         's3-endpoint': link.endpoint,
         's3-prefix': 'stalled/',
@@ -125,7 +125,7 @@ describe('the s3 backend on a Ceph gateway', () => {
       )
       // Bounded by the deadline (3 s past a few MB at 1 MiB/s), not by the stall.
       expect(seconds).toBeLessThan(90)
-      link.release()
+      await link.release()
       const left = (await objects('stalled/')).filter(k => !k.startsWith('stalled/used/'))
       expect(left.filter(k => !k.includes('-pack-'))).toEqual([])
     } finally {
@@ -144,7 +144,7 @@ describe('the s3 backend on a Ceph gateway', () => {
     const port = Number(new URL(ceph.endpoint).port)
     const link = await startLink(port, { uploadBytesPerSecond: 1e12 })
     try {
-      link.stall('download', 512 * 1024)
+      await link.stall('download', 512 * 1024)
       const o = opts('bigbin', {
         's3-endpoint': link.endpoint,
         's3-prefix': 'slow-read/',
@@ -156,7 +156,7 @@ describe('the s3 backend on a Ceph gateway', () => {
       expect(r.stdout + r.stderr).toMatch(
         /Pack \S+ could not be fetched \(S3 bucket .*: the cache service stalled: the restore of \S+ did not finish/
       )
-      link.release()
+      await link.release()
       // What was restored is whole; the rest builds.
       await verified(w)
       const built = await nixPortable(w, ['nix-shell', '-p', 'bigbin', '--run', 'bigbin'])
@@ -189,7 +189,7 @@ describe('the s3 backend on a Ceph gateway', () => {
       // Kill it once a megabyte of the pack is on its way (the calls before it are small).
       let uploading = false
       for (let i = 0; i < 1200 && !uploading; i++) {
-        uploading = link.sent() > 1024 * 1024
+        uploading = (await link.sent()) > 1024 * 1024
         if (!uploading) await new Promise(r => setTimeout(r, 25))
       }
       expect(uploading).toBe(true)

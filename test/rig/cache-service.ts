@@ -34,8 +34,8 @@ export interface CacheService {
   /** Replaces a stored entry's bytes in Azurite, as a flipped bit or a bad writer would. */
   overwrite(key: string, bytes: Buffer): Promise<void>
   /** Blob transfers stall (the link's stall(); a service started with a link). */
-  stall(direction: 'upload' | 'download', afterBytes?: number): void
-  release(): void
+  stall(direction: 'upload' | 'download', afterBytes?: number): Promise<void>
+  release(): Promise<void>
   /** Forgets an entry, as GitHub's eviction does. */
   remove(key: string): void
   /** Calls to the REST API (`GET /repos/…/actions/caches`, …), in order. */
@@ -220,12 +220,12 @@ export async function startCacheService(o: ServiceOptions = {}): Promise<CacheSe
       })
       if (!r.ok) throw new Error(`overwriting ${key}: ${r.status} ${await r.text()}`)
     },
-    stall(direction, afterBytes) {
+    async stall(direction, afterBytes) {
       if (!link) throw new Error('stall() needs a service started with a link')
-      link.stall(direction, afterBytes)
+      await link.stall(direction, afterBytes)
     },
-    release() {
-      link?.release()
+    async release() {
+      await link?.release()
     },
     remove(key) {
       const i = entries.findIndex(e => e.key === key)

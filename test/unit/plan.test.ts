@@ -9,6 +9,7 @@ function input(o: {
   sizes: Record<string, number>
   packs?: Record<string, string[]>
   maxPacks?: number
+  parts?: number
 }): PlanInput {
   return {
     consumers: new Map(Object.entries(o.consumers).map(([k, v]) => [k, new Set(v.map(p))])),
@@ -19,7 +20,9 @@ function input(o: {
     })),
     minPack: MB,
     maxPacks: o.maxPacks ?? 8,
-    maxPack: 64 * MB
+    maxPack: 64 * MB,
+    parts: o.parts ?? 1,
+    minPart: 16 * MB
   }
 }
 const names = (paths: string[]): string[] => paths.map(x => x.slice(44)).sort()
@@ -115,7 +118,27 @@ describe('planPacks, large groups', () => {
         sizes: Object.fromEntries(paths.map(x => [x, 30 * MB]))
       })
     )
-    expect(plan.fresh.map(names)).toEqual([['a', 'b'], ['c', 'd'], ['e']])
+    // Three packs (150 MB past 64), largest first into the smallest.
+    expect(plan.fresh.map(names)).toEqual([['a', 'd'], ['b', 'e'], ['c']])
+  })
+
+  it('splits a large group towards `parts` packs of about equal bytes, none under minPart', () => {
+    const libs = Array.from({ length: 8 }, (_, i) => `lib${i}`)
+    const sizes: Record<string, number> = Object.fromEntries(libs.map(x => [x, 31 * MB]))
+    sizes.prog = 1000
+    const eight = planPacks(input({ consumers: { big: [...libs, 'prog'] }, sizes, parts: 8 }))
+    expect(eight.fresh).toHaveLength(8)
+    expect(eight.fresh.map(names).flat().sort()).toEqual([...libs, 'prog'].sort())
+    expect(eight.fresh.every(f => f.length <= 2)).toBe(true)
+    // Every runner makes the same packs of the same paths.
+    const again = planPacks(
+      input({ consumers: { big: ['prog', ...libs].reverse() }, sizes, parts: 8 })
+    )
+    expect(again.fresh).toEqual(eight.fresh)
+    // 40 MB: two packs of at least 16 MB, not eight.
+    const small = Object.fromEntries(libs.map(x => [x, 5 * MB]))
+    const two = planPacks(input({ consumers: { s: libs }, sizes: small, parts: 8 }))
+    expect(two.fresh.map(f => f.length)).toEqual([4, 4])
   })
 
   it('keeps a path larger than maxPack whole, in a pack of its own', () => {
