@@ -1,7 +1,8 @@
 // What the benchmarks share: real machine code from this machine's /usr, and
 // rig worlds removed at the end.
 import { execFileSync } from 'node:child_process'
-import { closeSync, openSync, readSync, statSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { makeWorld, removeWorld, type World } from '../test/rig/world.js'
 
 function isElf(file: string): boolean {
@@ -67,6 +68,30 @@ export async function seconds(f: () => Promise<unknown>): Promise<number> {
   const t = performance.now()
   await f()
   return (performance.now() - t) / 1000
+}
+
+/**
+ * Makes the rig's nixpkgs plus bigSet(parts, more) the NIX_PATH of this
+ * process, and returns how to make a fresh world for a job of it (its
+ * workspace and temp folder this process's GITHUB_WORKSPACE and RUNNER_TEMP).
+ */
+export async function benchWorlds(
+  world: () => Promise<World>,
+  parts: string[][],
+  more: string[][]
+): Promise<() => Promise<World>> {
+  const setup = await world()
+  const dir = join(setup.root, 'nixpkgs')
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'default.nix'), bigSet(join(setup.root, 'rig', 'nixpkgs'), parts, more))
+  process.env.NIX_PATH = `nixpkgs=${dir}`
+  return async () => {
+    const w = await world()
+    w.env.NIX_PATH = process.env.NIX_PATH
+    process.env.GITHUB_WORKSPACE = w.workspace
+    process.env.RUNNER_TEMP = w.runnerTemp
+    return w
+  }
 }
 
 /**

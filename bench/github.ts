@@ -7,7 +7,6 @@
 // …: an eight-pack snapshot).
 // Every restore is into a fresh location; times are medians of three.
 import * as cache from '@actions/cache'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describePhases } from '../src/report-text.js'
 import { restoreSnapshot } from '../src/snapshot/restore.js'
@@ -15,7 +14,7 @@ import { saveSnapshot } from '../src/snapshot/save.js'
 import { startCacheService, type CacheService } from '../test/rig/cache-service.js'
 import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
 import { nixOk, type World } from '../test/rig/world.js'
-import { bigSet, machineCode, median, seconds, worlds } from './common.js'
+import { benchWorlds, machineCode, median, seconds, worlds } from './common.js'
 
 const MB = 1024 * 1024
 const LINK = { rttMs: 100, uploadBytesPerSecond: 150e6, downloadBytesPerSecond: 150e6 }
@@ -26,23 +25,8 @@ async function main(): Promise<void> {
   let service: CacheService | undefined
   const cwd = process.cwd()
   try {
-    const setup = await world()
-    const dir = join(setup.root, 'nixpkgs')
-    mkdirSync(dir)
     const code = machineCode(Array(16).fill(33 * MB), '16M')
-    const [parts, eight] = [code.slice(0, 8), code.slice(8)]
-    writeFileSync(
-      join(dir, 'default.nix'),
-      bigSet(join(setup.root, 'rig', 'nixpkgs'), parts, eight)
-    )
-    process.env.NIX_PATH = `nixpkgs=${dir}`
-    const fresh = async (): Promise<World> => {
-      const w = await world()
-      w.env.NIX_PATH = process.env.NIX_PATH
-      process.env.GITHUB_WORKSPACE = w.workspace
-      process.env.RUNNER_TEMP = w.runnerTemp
-      return w
-    }
+    const fresh = await benchWorlds(world, code.slice(0, 8), code.slice(8))
     const opts = (deps: string): JobOptions => ({ deps, backend: 'github', cacheDir: '' })
 
     // Plain @actions/cache of the whole .nix-portable folder, as a user would write it.

@@ -1,21 +1,18 @@
-// npm run bench:transfer — the transfer engine's two settings, measured where
-// they matter: how many transfers run at once (WIDTH) and the size past which
-// new paths go into several packs (MAX_PACK). The github backend through the
-// test cache service over Azurite with bench:github's emulated link (100 ms
-// round trip, 150 MB/s); one set `big` of about 256 MB of machine code in 32
-// libraries. For each pack size a cold save into an empty cache, then restores
-// with each width into fresh locations (medians of two); and saves with each
-// width at the default pack size.
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+// npm run bench:transfer — the github backend's transfer shape (DISTANT in
+// src/transfer/pool.ts), measured where it matters: how many packs travel at
+// once, the size past which new paths go into several packs, and whether a
+// large group is split towards the width. Through the test cache service over
+// Azurite with bench:github's emulated link (100 ms round trip, 150 MB/s); one
+// set `big` of about 256 MB of machine code in 32 libraries. For each shape a
+// cold save into an empty cache, then restores into fresh locations (median
+// of two).
 import { restoreSnapshot } from '../src/snapshot/restore.js'
-import { MAX_PACK, saveSnapshot } from '../src/snapshot/save.js'
-import type { TransferShape } from '../src/snapshot/context.js'
-import { WIDTH } from '../src/transfer/pool.js'
+import { saveSnapshot } from '../src/snapshot/save.js'
+import { DISTANT, type TransferShape } from '../src/transfer/pool.js'
 import { startCacheService, type CacheService } from '../test/rig/cache-service.js'
 import { contextFor, type JobOptions } from '../test/rig/jobs.js'
-import { nixOk, type World } from '../test/rig/world.js'
-import { bigSet, machineCode, median, seconds, worlds } from './common.js'
+import { nixOk } from '../test/rig/world.js'
+import { benchWorlds, machineCode, median, seconds, worlds } from './common.js'
 
 const MiB = 1024 * 1024
 const LINK = { rttMs: 100, uploadBytesPerSecond: 150e6, downloadBytesPerSecond: 150e6 }
@@ -27,19 +24,7 @@ async function main(): Promise<void> {
   const { world, removeAll } = worlds()
   let service: CacheService | undefined
   try {
-    const setup = await world()
-    const dir = join(setup.root, 'nixpkgs')
-    mkdirSync(dir)
-    const libs = machineCode(Array(32).fill(8 * MiB), '4M')
-    writeFileSync(join(dir, 'default.nix'), bigSet(join(setup.root, 'rig', 'nixpkgs'), libs, []))
-    process.env.NIX_PATH = `nixpkgs=${dir}`
-    const fresh = async (): Promise<World> => {
-      const w = await world()
-      w.env.NIX_PATH = process.env.NIX_PATH
-      process.env.GITHUB_WORKSPACE = w.workspace
-      process.env.RUNNER_TEMP = w.runnerTemp
-      return w
-    }
+    const fresh = await benchWorlds(world, machineCode(Array(32).fill(8 * MiB), '4M'), [])
     const opts: JobOptions = { deps: 'big', backend: 'github', cacheDir: '' }
     const built = await fresh()
     await nixOk(built, ['nix-shell', '-p', 'big', '--run', 'true'])
@@ -67,41 +52,35 @@ async function main(): Promise<void> {
     }
 
     const restores = new Map<string, number>()
-    for (const mib of PACK_MIB) {
-      const saved = await save({ width: WIDTH, packBytes: mib * MiB })
-      const cells: string[] = []
-      for (const width of WIDTHS) {
-        const times: number[] = []
-        for (let round = 0; round < ROUNDS; round++)
-          times.push(await restore({ width, packBytes: mib * MiB }))
-        restores.set(`${width}/${mib}`, median(times))
-        cells.push(`width ${width} ${median(times).toFixed(2)} s`)
-      }
-      console.log(
-        `  packs of ${mib} MiB (${saved.packs} packs, save ${saved.s.toFixed(2)} s): restore ${cells.join(', ')}`
-      )
-    }
-    const saves = new Map<number, number>()
-    for (const width of WIDTHS) {
+    const saves = new Map<string, number>()
+    const measure = async (shape: TransferShape): Promise<string> => {
+      const saved = await save(shape)
       const times: number[] = []
-      for (let round = 0; round < ROUNDS; round++)
-        times.push((await save({ width, packBytes: MAX_PACK })).s)
-      saves.set(width, median(times))
+      for (let round = 0; round < ROUNDS; round++) times.push(await restore(shape))
+      const name = `width ${shape.width}, ${shape.packBytes / MiB} MiB packs, parts ${shape.parts}`
+      restores.set(name, median(times))
+      saves.set(name, saved.s)
+      return `width ${shape.width}: ${saved.packs} packs, save ${saved.s.toFixed(2)} s, restore ${median(times).toFixed(2)} s`
     }
-    console.log(
-      `  saves with packs of ${MAX_PACK / MiB} MiB: ${[...saves].map(([w, s]) => `width ${w} ${s.toFixed(2)} s`).join(', ')}`
-    )
+    for (const mib of PACK_MIB) {
+      const cells: string[] = []
+      for (const width of WIDTHS)
+        cells.push(await measure({ width, packBytes: mib * MiB, parts: width }))
+      console.log(`  packs of at most ${mib} MiB, split towards the width: ${cells.join('; ')}`)
+    }
+    const unsplit = { ...DISTANT, parts: 1 }
+    console.log(`  DISTANT unsplit: ${await measure(unsplit)}`)
     console.log(
       `link: ${LINK.rttMs} ms round trip, ${LINK.uploadBytesPerSecond / 1e6} MB/s each way`
     )
-    const [best, bestS] = [...restores].sort((a, b) => a[1] - b[1])[0]!
-    const [bw, bm] = best.split('/')
-    const ours = restores.get(`${WIDTH}/${MAX_PACK / MiB}`)!
-    const [saveBest, saveBestS] = [...saves].sort((a, b) => a[1] - b[1])[0]!
+    const fastest = (m: Map<string, number>): [string, number] =>
+      [...m].sort((a, b) => a[1] - b[1])[0]!
+    const [best, bestS] = fastest(restores)
+    const [saveBest, saveBestS] = fastest(saves)
+    const ours = `width ${DISTANT.width}, ${DISTANT.packBytes / MiB} MiB packs, parts ${DISTANT.parts}`
     console.log(
-      `transfer: fastest restore at width ${bw}, ${bm} MiB packs (${bestS.toFixed(2)} s); ` +
-        `the defaults (width ${WIDTH}, ${MAX_PACK / MiB} MiB) ${(ours / bestS).toFixed(2)}x of it; ` +
-        `fastest save at width ${saveBest}, width ${WIDTH} ${(saves.get(WIDTH)! / saveBestS).toFixed(2)}x of it`
+      `transfer: fastest restore at ${best} (${bestS.toFixed(2)} s), fastest save at ${saveBest} (${saveBestS.toFixed(2)} s); ` +
+        `github's shape (${ours}) restores in ${(restores.get(ours)! / bestS).toFixed(2)}x and saves in ${(saves.get(ours)! / saveBestS).toFixed(2)}x of them`
     )
   } finally {
     await service?.stop()

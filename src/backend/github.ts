@@ -11,6 +11,7 @@ import { materialize, type StoreTrees } from '../store/pack-dir.js'
 import { Breaker, RESTORE_BYTES } from '../transfer/breaker.js'
 import { CacheApi, type ApiAccess } from './github-api.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
+import { DISTANT } from '../transfer/pool.js'
 
 export const STAGE_REL = '.nix-store-cache'
 const SEGMENT_TIMEOUT_MS = 5 * 60_000
@@ -36,6 +37,7 @@ export interface GithubOptions {
 
 export class GithubBackend implements Backend {
   readonly name = 'github'
+  readonly transfer = DISTANT
   /** Entries are immutable; deleting one needs a token (REST API). */
   readonly canReplace = false
   readonly stageRoot: string

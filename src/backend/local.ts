@@ -19,6 +19,7 @@ import { removeTree } from '../store/fsops.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
+import { NEAR } from '../transfer/pool.js'
 
 const SUFFIX = '.tar.zst'
 /** Last-use marks: `<cache-dir>/.used/<name>`, an empty file whose mtime is the last use. */
@@ -32,6 +33,7 @@ const DECOMPRESS = 'zstd -d -q'
 
 export class LocalBackend implements Backend {
   readonly name = 'local'
+  readonly transfer = NEAR
   readonly canReplace = true
   constructor(
     readonly cacheDir: string,

@@ -25,6 +25,7 @@ import type { StoreTrees } from '../store/pack-dir.js'
 import { Breaker, type Progress } from '../transfer/breaker.js'
 import { storeArgs, sweepStages } from './local.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
+import { NEAR } from '../transfer/pool.js'
 
 const SUFFIX = '.tar.zst'
 /** Last-use marks: `<prefix>used/<name>`, empty objects whose LastModified is the last use. */
@@ -35,6 +36,7 @@ const PART = 16 * 1024 * 1024
 
 export class S3Backend implements Backend {
   readonly name = 's3'
+  readonly transfer = NEAR
   /** A PUT replaces an object atomically: readers see the old or the new one. */
   readonly canReplace = true
   private readonly client: S3Client

@@ -1,8 +1,11 @@
 import type { StoreTrees } from '../store/pack-dir.js'
+import type { TransferShape } from '../transfer/pool.js'
 
 /** Where entries live. Every entry is one directory, archived whole. */
 export interface Backend {
   readonly name: 'local' | 'github' | 's3'
+  /** How its packs travel best: measured per backend (transfer/pool.ts). */
+  readonly transfer: TransferShape
   /** A folder for our staging, on the same filesystem as the slots. */
   readonly stageRoot: string
   /**

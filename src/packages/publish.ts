@@ -12,11 +12,11 @@ import {
   snapshotPrefixOf
 } from '../keys.js'
 import type { Phase } from '../log.js'
-import type { CacheContext, CacheState } from '../snapshot/context.js'
+import { shapeOf, type CacheContext, type CacheState } from '../snapshot/context.js'
 import { indexSlot, readEntry, writeEntry, type Entry } from '../snapshot/entries.js'
 import { MANIFEST_FORMAT, type Manifest, type PackRef } from '../snapshot/manifest.js'
 import { uploadPack, type Uploaded } from '../snapshot/upload.js'
-import { mapLimit, WIDTH } from '../transfer/pool.js'
+import { mapLimit } from '../transfer/pool.js'
 import { packsFor, type PackPlan } from './plan.js'
 import { markUsed } from '../retention/marks.js'
 
@@ -74,7 +74,7 @@ export async function publish(
     uploaded.push(u)
     return u.ref
   }
-  // Every pack uploads side by side, WIDTH at a time; names come after.
+  // Every pack uploads side by side, the backend's width at a time; names come after.
   const groups = [...plan.splits.flatMap(s => s.parts), ...plan.fresh]
   // First, every pack the names will name is marked used, before any is found
   // to exist already: a prune that looks after this keeps them through its
@@ -83,7 +83,7 @@ export async function publish(
     ...plan.keep.map(p => p.key),
     ...groups.map(g => packKey(ctx.keys, g))
   ])
-  const width = ctx.transfer?.width ?? WIDTH
+  const { width } = shapeOf(ctx)
   const refs = await mapLimit(groups, width, g => up(g))
   const replaced = new Map<string, PackRef[]>()
   const named: PackRef[] = [...plan.keep]

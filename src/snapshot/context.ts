@@ -6,6 +6,7 @@ import type { Logger } from '../log.js'
 import type { Layout } from '../store/layout.js'
 import type { LockOptions } from '../store/lock.js'
 import type { Roots } from '../packages/roots.js'
+import type { TransferShape } from '../transfer/pool.js'
 import type { SigningKey, TrustedKey } from '../trust/signatures.js'
 import type { Entry } from './entries.js'
 import type { RestoreSource } from './lookup.js'
@@ -30,15 +31,13 @@ export interface CacheContext {
   roots: (via?: NixPortableInfo) => Promise<Roots>
   /** How long to wait for a Nix database another process holds (tests shorten it). */
   busy?: { limitMs: number; everyMs: number }
-  /** The transfer engine's shape; `npm run bench:transfer` varies it to choose the defaults. */
+  /** Overrides the backend's transfer shape (`npm run bench:transfer` varies it). */
   transfer?: TransferShape
 }
 
-export interface TransferShape {
-  /** Transfers at once (default WIDTH). */
-  width: number
-  /** New paths past this many bytes go into several packs (default MAX_PACK). */
-  packBytes: number
+/** How this context's packs travel: its override, else its backend's measured shape. */
+export function shapeOf(ctx: CacheContext): TransferShape {
+  return ctx.transfer ?? ctx.backend.transfer
 }
 
 export interface Trust {

@@ -8,10 +8,10 @@ import { NixDb } from '../db/index.js'
 import { CacheError, message } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import { BadPackError, checkPack, storeOf, type PackInfo } from '../store/pack-dir.js'
-import { mapLimit, packSlot, WIDTH } from '../transfer/pool.js'
+import { mapLimit, packSlot } from '../transfer/pool.js'
 import { NarPool } from '../trust/nar-pool.js'
 import { untrusted } from '../trust/verify.js'
-import type { CacheContext } from './context.js'
+import { shapeOf, type CacheContext } from './context.js'
 import type { PackRef } from './manifest.js'
 
 export interface Fetched {
@@ -77,8 +77,8 @@ async function fetchWith(
     if (dir) await removeTree(dir)
   }
 
-  // Side by side, WIDTH at a time: each pack through its own staging slot.
-  const got = await mapLimit(needed, ctx.transfer?.width ?? WIDTH, async (ref, i) => {
+  // Side by side, the backend's width at a time: each pack through its own staging slot.
+  const got = await mapLimit(needed, shapeOf(ctx).width, async (ref, i) => {
     const dir = join(ctx.backend.stageRoot, `pack-${i}`)
     try {
       return { ref, dir, candidate: await download(ctx, ref, dir, valid, pool) }

@@ -18,6 +18,7 @@ import {
   lockOptions,
   MAX_PACKS,
   onLocalDb,
+  shapeOf,
   type CacheContext,
   type CacheState
 } from './context.js'
@@ -25,7 +26,7 @@ import { writeEntry } from './entries.js'
 import { markUsed } from '../retention/marks.js'
 import type { PackRef } from './manifest.js'
 import { altered } from './upload.js'
-import { WIDTH } from '../transfer/pool.js'
+import { MIN_PART } from '../transfer/pool.js'
 
 /**
  * A group of new paths smaller than this is packed with the other small ones,
@@ -36,23 +37,6 @@ import { WIDTH } from '../transfer/pool.js'
  * that restore's 180 MiB/s.
  */
 export const MIN_PACK = 3 * 1024 * 1024
-
-/**
- * New paths past this many bytes go into several packs, which download side by
- * side and extract while the next downloads. Measured by `npm run
- * bench:transfer` (256 MB; github backend, 100 ms round trip; width 8):
- * restores took 3.44, 2.59, 2.17, 2.07 and 2.99 s with packs of 16, 32, 64,
- * 128 MiB and one whole pack; smaller packs pay more round trips, a whole one
- * extracts only after its download.
- */
-export const MAX_PACK = 128 * 1024 * 1024
-
-/**
- * A large group is also split towards WIDTH packs of about equal bytes, so that
- * a restore fetches them in one wave, but none smaller than this: each pack
- * costs about three round trips (`npm run bench:transfer`).
- */
-export const MIN_PART = 16 * 1024 * 1024
 
 export interface SaveReport {
   /** What happened, in a sentence. */
@@ -116,8 +100,8 @@ async function saveLocked(ctx: CacheContext, state: CacheState): Promise<SaveRep
     packs: local.reusable,
     minPack: MIN_PACK,
     maxPacks: MAX_PACKS,
-    maxPack: ctx.transfer?.packBytes ?? MAX_PACK,
-    parts: ctx.transfer?.width ?? WIDTH,
+    maxPack: shapeOf(ctx).packBytes,
+    parts: shapeOf(ctx).parts,
     minPart: MIN_PART
   })
   try {

@@ -101,18 +101,27 @@ describe('the s3 backend on a Ceph gateway', () => {
     await verified(c)
   })
 
-  // A gateway that stalls: the link in front of it carries some bytes of each
-  // connection, then holds the rest with the connection open.
+  /**
+   * A gateway that stalls: a link in front of it that carries `afterBytes` of
+   * each connection in `direction`, then holds the rest with the connection
+   * open; and a bigbin job's options through it, with a short stall-timeout.
+   */
+  async function stalling(direction: 'upload' | 'download', afterBytes: number, prefix: string) {
+    const link = await startLink(Number(new URL(ceph.endpoint).port), {
+      uploadBytesPerSecond: 1e12
+    })
+    await link.stall(direction, afterBytes)
+    const o = opts('bigbin', {
+      's3-endpoint': link.endpoint,
+      's3-prefix': prefix,
+      'stall-timeout': '3s'
+    })
+    return { link, o }
+  }
+
   it('a gateway that stalls mid-upload: the save gives up at its deadline with a warning naming the bucket; nothing a reader can find', async () => {
-    const port = Number(new URL(ceph.endpoint).port)
-    const link = await startLink(port, { uploadBytesPerSecond: 1e12 })
+    const { link, o } = await stalling('upload', 256 * 1024, 'stalled/')
     try {
-      await link.stall('upload', 256 * 1024)
-      const o = opts('bigbin', {
-        's3-endpoint': link.endpoint,
-        's3-prefix': 'stalled/',
-        'stall-timeout': '3s'
-      })
       const w = await world()
       const start = Date.now()
       const r = await cli(w, 'run', o, ceph.env)
@@ -141,15 +150,8 @@ describe('the s3 backend on a Ceph gateway', () => {
       ceph.env
     )
     expect(saved.code, saved.stderr).toBe(0)
-    const port = Number(new URL(ceph.endpoint).port)
-    const link = await startLink(port, { uploadBytesPerSecond: 1e12 })
+    const { link, o } = await stalling('download', 512 * 1024, 'slow-read/')
     try {
-      await link.stall('download', 512 * 1024)
-      const o = opts('bigbin', {
-        's3-endpoint': link.endpoint,
-        's3-prefix': 'slow-read/',
-        'stall-timeout': '3s'
-      })
       const w = await world()
       const r = await cli(w, 'restore', o, ceph.env)
       expect(r.code, r.stderr).toBe(0)
