@@ -24,11 +24,13 @@ export const MIN_PART = 16 * MiB
 
 /**
  * Where every call costs a round trip (github). Measured by `npm run
- * bench:transfer` (100 ms round trip, 256 MB in 6 packs, 2 cores): restores
- * took 3.76, 2.43, 2.23 and 2.17 s at widths 1, 2, 4 and 8, saves 7.20, 4.98,
- * 3.61 and 3.15 s, as each pack costs about three round trips that only width
- * hides; and with packs of 16, 32, 64, 128 MiB or one whole pack, restores
- * at width 8 took 3.44, 2.59, 2.17, 2.07 and 2.99 s.
+ * bench:transfer` (100 ms round trip, 256 MB in 32 libraries, 2 cores): each
+ * pack costs about three round trips that only width hides; with packs of at
+ * most 64 MiB, restores took 3.29, 2.37, 2.16 and 2.00 s and saves 5.56, 4.36,
+ * 3.09 and 2.85 s at widths 1, 2, 4 and 8. At width 8, split towards 8 packs,
+ * restores took 2.13, 1.77, 2.00, 1.85 and 1.73 s with packs of at most 16,
+ * 32, 64, 128 and 1024 MiB; unsplit 128 MiB packs 2.04 s (saves 2.96 s split,
+ * 2.65 s not): splitting buys restores, which every job pays, with saves.
  */
 export const DISTANT: TransferShape = { width: 8, packBytes: 128 * MiB, parts: 8 }
 
@@ -36,7 +38,7 @@ export const DISTANT: TransferShape = { width: 8, packBytes: 128 * MiB, parts: 8
  * Where a call costs next to nothing and every pack costs CPU (local, s3 on a
  * nearby gateway). Measured by `npm run bench:cache` on 2 cores: with
  * DISTANT's shape, local restores and saves took 1.31x and 1.87x of tar+zstd,
- * s3 1.58x and 1.52x; with this one, see the README's figures.
+ * s3 ones 1.58x and 1.52x; with this one 1.07x and 1.52x, and 1.53x and 1.41x.
  */
 export const NEAR: TransferShape = { width: 4, packBytes: 64 * MiB, parts: 1 }
 
