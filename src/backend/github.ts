@@ -5,6 +5,7 @@
 // (a hash of the path strings) matches: an entry is restored through the slot
 // it was saved from.
 import * as cache from '@actions/cache'
+import { mkdir } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { CacheError } from '../errors.js'
 import { materialize, type StoreTrees } from '../store/pack-dir.js'
@@ -94,6 +95,10 @@ export class GithubBackend implements Backend {
     prefixes: readonly string[]
   ): Promise<string | undefined> {
     const rel = this.slotOf(dir)
+    // Side by side, tar processes that each had to create the missing
+    // `.nix-store-cache` folder raced, and one failed ("Cannot mkdir"): the
+    // entry looked missing. Each now finds it there.
+    await mkdir(this.stageRoot, { recursive: true })
     return this.call(
       `the restore of ${primaryKey}`,
       RESTORE_BYTES,
