@@ -14,6 +14,7 @@ import {
 } from 'node:fs'
 import { chmod, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { GithubBackend } from '../../src/backend/index.js'
 import { startCacheService, type CacheService } from '../rig/cache-service.js'
 import { cli, job, type JobOptions } from '../rig/jobs.js'
 import { build, dumpDb, requisites } from '../rig/store.js'
@@ -233,6 +234,31 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
       expect(third.restore.cacheHit).toBe(true)
       expect(third.builds).toBe(0)
       expect(third.log.warnings).toEqual([])
+    }
+  )
+
+  // A round trip per pack saved is the cost the issue names: a key that exists
+  // is refused when reserved (409), so nothing asks first.
+  it.runIf(backend === 'github')(
+    'uploads without asking first; a key already there is known by the refusal',
+    async () => {
+      const w = await world()
+      const b = new GithubBackend(w.workspace)
+      const dir = b.slotDir('pack-0123456789abcdef0123456789abcdef')
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(join(dir, 'pack.json'), '{}')
+      // A pack: its store trees come along.
+      const storeDir = join(w.root, 'store')
+      mkdirSync(join(storeDir, 'x-1.0'), { recursive: true })
+      writeFileSync(join(storeDir, 'x-1.0', 'f'), 'x')
+      const trees = { storeDir, names: ['x-1.0'] }
+      const key = `no-lookup-${Date.now()}`
+      const first = service!.calls.length
+      expect(await b.save(dir, key, trees)).toEqual({ result: 'saved' })
+      expect(service!.calls.slice(first)).toEqual(['CreateCacheEntry', 'FinalizeCacheEntryUpload'])
+      const second = service!.calls.length
+      expect(await b.save(dir, key, trees)).toEqual({ result: 'exists' })
+      expect(service!.calls.slice(second)).toEqual(['CreateCacheEntry', 'GetCacheEntryDownloadURL'])
     }
   )
 
