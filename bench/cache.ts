@@ -88,13 +88,7 @@ async function measure(
         `  round ${round + 1} save: ${describePhases(report!.phases)} (tar -c | zstd: ${times.tarC.at(-1)?.toFixed(2) ?? 'next'} s)`
       )
     }
-    if (ourFirst) {
-      await ourSave()
-      await baseSave()
-    } else {
-      await baseSave()
-      await ourSave()
-    }
+    await inTurn(ourFirst, ourSave, baseSave)
 
     const fresh = join((await world()).root, 'extract')
     mkdirSync(fresh)
@@ -120,13 +114,7 @@ async function measure(
       if (restored < pathCount)
         throw new Error(`restored ${restored} paths, fewer than ${pathCount}`)
     }
-    if (ourFirst) {
-      await ourRestore()
-      await baseRestore()
-    } else {
-      await baseRestore()
-      await ourRestore()
-    }
+    await inTurn(ourFirst, ourRestore, baseRestore)
     restoredWorld = dst
   }
 
@@ -207,6 +195,15 @@ async function main(): Promise<void> {
   } finally {
     await removeAll()
   }
+}
+
+/** Ours then the baseline, or the other way round. */
+async function inTurn(
+  ourFirst: boolean,
+  ours: () => Promise<void>,
+  base: () => Promise<void>
+): Promise<void> {
+  for (const f of ourFirst ? [ours, base] : [base, ours]) await f()
 }
 
 await main()

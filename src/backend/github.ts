@@ -9,7 +9,7 @@ import { mkdir } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { CacheError } from '../errors.js'
 import { materialize, type StoreTrees } from '../store/pack-dir.js'
-import { Breaker, RESTORE_BYTES } from '../transfer/breaker.js'
+import { Breaker } from '../transfer/breaker.js'
 import { CacheApi, type ApiAccess } from './github-api.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 import { DISTANT } from '../transfer/pool.js'
@@ -101,7 +101,8 @@ export class GithubBackend implements Backend {
     await mkdir(this.stageRoot, { recursive: true })
     return this.call(
       `the restore of ${primaryKey}`,
-      RESTORE_BYTES,
+      // Its size unknown and its progress unseen: the deadline allows a whole pack.
+      this.transfer.packBytes,
       // A download that stalls is given up after five minutes, not the default hour.
       () =>
         cache.restoreCache([rel], primaryKey, [...prefixes], {

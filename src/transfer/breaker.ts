@@ -5,8 +5,6 @@ import { CacheError } from '../errors.js'
 
 /** The slowest rate a transfer may keep before it counts as stalled, in bytes a second. */
 export const MIN_RATE = 1024 * 1024
-/** What a restore's deadline assumes where it cannot see progress nor knows the size: a whole pack (MAX_PACK). */
-export const RESTORE_BYTES = 128 * 1024 * 1024
 
 /** Calls it when bytes move: the deadline is then never sooner than `stallMs` from now. */
 export type Progress = () => void
