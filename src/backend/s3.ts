@@ -14,14 +14,12 @@ import {
   type _Object
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
-import { spawn } from 'node:child_process'
 import { mkdir } from 'node:fs/promises'
-import { Transform, type Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
 import type { S3Config } from '../config.js'
 import { CacheError } from '../errors.js'
-import { failure } from '../exec.js'
 import type { StoreTrees } from '../store/pack-dir.js'
+import { createArchive, extractArchive } from '../transfer/archive.js'
 import { Breaker, type Progress } from '../transfer/breaker.js'
 import { storeArgs, sweepStages } from './local.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
@@ -92,7 +90,7 @@ export class S3Backend implements Backend {
         if (!body) return undefined // deleted between the listing and the GET
       }
       await mkdir(dir, { recursive: true })
-      await extract(body, dir, signal, progress)
+      await extractArchive(body, ['-C', dir], signal, progress)
       return key
     })
   }
@@ -107,36 +105,27 @@ export class S3Backend implements Backend {
       // A pack's key names its paths: asking first can spare a whole upload.
       // Snapshot and index keys are new every time: asking would be a wasted call.
       if (trees && !o.replace && (await this.exists(key, signal))) return { result: 'exists' }
-      const args = ['-c', '-f', '-', '-C', dir, '.', ...(await storeArgs(dir, trees))]
-      const tar = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-      const zstd = spawn('zstd', ['-T0', '-3', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] })
-      const done = Promise.all([exited(tar, 'tar', args), exited(zstd, 'zstd', [])])
-      tar.stdout.pipe(zstd.stdin)
-      let bytes = 0
-      zstd.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length))
+      const archive = createArchive(['-C', dir, '.', ...(await storeArgs(dir, trees))], signal)
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.config.bucket, Key: this.objectKey(key), Body: zstd.stdout },
+        params: { Bucket: this.config.bucket, Key: this.objectKey(key), Body: archive.stream },
         queueSize: QUEUE,
         partSize: PART,
         leavePartsOnError: false
       })
       upload.on('httpUploadProgress', progress)
-      const stop = (): void => {
-        tar.kill()
-        zstd.kill()
-        void upload.abort().catch(() => undefined)
-      }
+      const stop = (): void => void upload.abort().catch(() => undefined)
       signal.addEventListener('abort', stop)
       try {
-        await Promise.all([upload.done(), done])
+        await Promise.all([upload.done(), archive.done])
       } catch (e) {
+        archive.kill()
         stop()
         throw e
       } finally {
         signal.removeEventListener('abort', stop)
       }
-      return { result: 'saved', archiveBytes: bytes }
+      return { result: 'saved', archiveBytes: archive.bytes() }
     })
   }
 
@@ -295,44 +284,4 @@ function describe(e: unknown): string {
     return `${e.name} (HTTP ${e.$metadata.httpStatusCode ?? '?'}): ${hint[e.name] ?? e.message}`
   }
   return e instanceof Error ? e.message : String(e)
-}
-
-/** Streams an archive from `body` through zstd into tar, extracting into `dir`. */
-async function extract(
-  body: Readable,
-  dir: string,
-  signal: AbortSignal,
-  progress: Progress
-): Promise<void> {
-  const args = ['--use-compress-program', 'zstd -d -q', '-x', '-f', '-', '-C', dir]
-  const tar = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] })
-  const done = exited(tar, 'tar', args)
-  try {
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, next) {
-        progress()
-        next(null, chunk)
-      }
-    })
-    await Promise.all([pipeline(body, meter, tar.stdin, { signal }), done])
-  } catch (e) {
-    tar.kill()
-    throw e
-  }
-}
-
-/** Resolves when `child` exits 0; else rejects with its stderr, cause first. */
-function exited(
-  child: ReturnType<typeof spawn>,
-  cmd: string,
-  args: readonly string[]
-): Promise<void> {
-  let stderr = ''
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', code =>
-      code === 0 ? resolve() : reject(new Error(failure(cmd, args, code ?? 1, stderr)))
-    )
-  })
 }

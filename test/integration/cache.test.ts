@@ -254,7 +254,9 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
       const trees = { storeDir, names: ['x-1.0'] }
       const key = `no-lookup-${Date.now()}`
       const first = service!.calls.length
-      expect(await b.save(dir, key, trees)).toEqual({ result: 'saved' })
+      const saved = await b.save(dir, key, trees)
+      expect(saved.result).toBe('saved')
+      expect(saved.archiveBytes).toBeGreaterThan(0)
       expect(service!.calls.slice(first)).toEqual(['CreateCacheEntry', 'FinalizeCacheEntryUpload'])
       const second = service!.calls.length
       expect(await b.save(dir, key, trees)).toEqual({ result: 'exists' })

@@ -32,6 +32,12 @@ class Pace extends Transform {
     this.gate = gate
   }
   _transform(chunk, enc, done) {
+    // A download stall counts each response's bytes from its status line, so
+    // that it holds a blob's body, not the small answers to an upload's calls
+    // that share a kept-alive connection.
+    if (this.gate === gates.download && chunk.subarray(0, 7).toString() === 'HTTP/1.') {
+      this.carried = 0
+    }
     const stall = this.gate.stalledAt
     if (stall !== undefined && this.carried >= stall) {
       this.gate.held.push(() => this._transform(chunk, enc, done))
@@ -75,7 +81,9 @@ const server = createServer(client => {
   client.on('error', end)
   upstream.on('error', end)
   client.on('close', end)
-  upstream.on('close', end)
+  // The upstream closing ends the client through the pipe, once the link has
+  // carried what it still holds (paced or stalled): not at once, which would
+  // cut a response short.
 })
 process.on('message', m => {
   if (m.stall) gates[m.stall.direction].stalledAt = m.stall.afterBytes

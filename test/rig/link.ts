@@ -15,7 +15,8 @@ export interface Link {
   sent(): Promise<number>
   /**
    * Stalled transfers: from now on a connection that has carried `afterBytes`
-   * in `direction` holds the rest, open and silent, until release().
+   * in `direction` (downloads: of one response) holds the rest, open and
+   * silent, until release().
    */
   stall(direction: 'upload' | 'download', afterBytes?: number): Promise<void>
   release(): Promise<void>
