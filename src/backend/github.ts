@@ -1,20 +1,16 @@
-// The github backend: the Actions cache. Where the cache service is v2 (GitHub
-// since 2025), entries stream (github-v2.ts); elsewhere (GHES, service v1)
-// they go through @actions/cache's restoreCache and saveCache. Either way an
-// entry is the archive @actions/cache would make of `.nix-store-cache/<slot>`
-// under the workspace: the same relative string on every runner, so it
-// extracts to the same place whatever the workspace's depth (actions/cache#1127)
-// and the entry's version (a hash of that string) matches: an entry is restored
-// through the slot it was saved from.
+// The github backend: the Actions cache through @actions/cache (protocol v2).
+// Entries are staged at paths relative to the workspace, the same strings on
+// every runner (`.nix-store-cache/<slot>`), so they extract to the same place
+// whatever the workspace's depth (actions/cache#1127) and the entry's version
+// (a hash of the path strings) matches: an entry is restored through the slot
+// it was saved from.
 import * as cache from '@actions/cache'
 import { mkdir } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { CacheError } from '../errors.js'
 import { materialize, type StoreTrees } from '../store/pack-dir.js'
-import { Breaker, type Progress } from '../transfer/breaker.js'
+import { Breaker } from '../transfer/breaker.js'
 import { CacheApi, type ApiAccess } from './github-api.js'
-import { CacheServiceV2, entryVersion, serviceV2, ServiceFailure } from './github-v2.js'
-import { storeArgs } from './local.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 import { DISTANT } from '../transfer/pool.js'
 
@@ -38,8 +34,6 @@ export interface GithubOptions {
   stallMs?: number
   /** The REST API, for retention: only with a token. */
   access?: ApiAccess
-  /** Test seam: the runner's environment, for the cache service's (v2 or not). */
-  env?: NodeJS.ProcessEnv
 }
 
 export class GithubBackend implements Backend {
@@ -58,15 +52,9 @@ export class GithubBackend implements Backend {
     this.stageRoot = join(workspace, STAGE_REL)
     this.waitMs = o.waitMs ?? 2000
     this.slowMs = o.slowMs ?? 4000
-    const stallMs = o.stallMs ?? 60_000
-    this.breaker = new Breaker(stallMs)
+    this.breaker = new Breaker(o.stallMs ?? 60_000)
     if (o.access?.token) this.api = new CacheApi(o.access)
-    const v2 = serviceV2(o.env)
-    if (v2) this.v2 = new CacheServiceV2(v2, stallMs)
   }
-
-  /** The cache service, spoken directly (v2); else @actions/cache. */
-  private readonly v2: CacheServiceV2 | undefined
 
   private readonly api: CacheApi | undefined
 
@@ -111,16 +99,6 @@ export class GithubBackend implements Backend {
     // `.nix-store-cache` folder raced, and one failed ("Cannot mkdir"): the
     // entry looked missing. Each now finds it there.
     await mkdir(this.stageRoot, { recursive: true })
-    const v2 = this.v2
-    if (v2) {
-      return this.streaming(`the restore of ${primaryKey}`, 0, async (signal, progress) => {
-        const found = await v2.lookup(primaryKey, prefixes, entryVersion([rel]))
-        if (!found) return undefined
-        // Only the slot's own members, never anything else in the workspace.
-        await v2.download(found.url, ['-C', this.workspace, '--', rel], signal, progress)
-        return found.key
-      })
-    }
     return this.call(
       `the restore of ${primaryKey}`,
       // Its size unknown and its progress unseen: the deadline allows a whole pack.
@@ -144,29 +122,19 @@ export class GithubBackend implements Backend {
     // No lookup first: a key that exists is refused when reserved (a 409), so
     // asking would cost every new pack a round trip to spare a known one its
     // compression (`npm run bench:github`).
-    const v2 = this.v2
-    if (v2) {
-      // The archive @actions/cache would make, the store trees taken from where they are.
-      const args = ['-C', this.workspace, rel, ...(await storeArgs(dir, trees, rel))]
-      const sent = await this.streaming(`the save of ${key}`, o.bytes ?? 0, (signal, progress) =>
-        v2.upload(key, entryVersion([rel]), args, signal, progress)
-      )
-      if (sent !== 'taken') return { result: 'saved', archiveBytes: sent }
-    } else {
-      // @actions/cache archives paths under the workspace only.
-      if (trees) await materialize(dir, trees)
-      const id = await this.call(
-        `the save of ${key}`,
-        o.bytes ?? 0,
-        () => cache.saveCache([rel], key),
-        r => r === -1
-      )
-      // @actions/cache does not say how large the archive was.
-      if (id !== -1) return { result: 'saved' }
-      // -1: @actions/cache already said why (info when the key exists or
-      // another job is creating it, a warning on a service error).
-    }
-    // Refused: fine once the entry is there (it existed, or another job made it).
+    // @actions/cache archives paths under the workspace only.
+    if (trees) await materialize(dir, trees)
+    const id = await this.call(
+      `the save of ${key}`,
+      o.bytes ?? 0,
+      () => cache.saveCache([rel], key),
+      r => r === -1
+    )
+    // @actions/cache does not say how large the archive was.
+    if (id !== -1) return { result: 'saved' }
+    // -1: @actions/cache already said why (info when the key exists or another
+    // job is creating it, a warning on a service error). The first is fine once
+    // the entry is there.
     const deadline = Date.now() + this.waitMs
     do {
       if (await this.has(rel, key)) return { result: 'exists' }
@@ -176,13 +144,6 @@ export class GithubBackend implements Backend {
   }
 
   private async has(rel: string, key: string): Promise<boolean> {
-    const v2 = this.v2
-    if (v2) {
-      const found = await this.streaming(`the lookup of ${key}`, 0, () =>
-        v2.lookup(key, [], entryVersion([rel]))
-      )
-      return found?.key === key
-    }
     const found = await this.call(
       `the lookup of ${key}`,
       0,
@@ -215,24 +176,6 @@ export class GithubBackend implements Backend {
       )
     }
     return r
-  }
-
-  /**
-   * One call to the v2 service under the breaker's deadline. A service that
-   * failed (a 5xx after retries, a 429, a connection broken off) opens the
-   * breaker: each further call would only wait out its own retries.
-   */
-  private async streaming<T>(
-    what: string,
-    bytes: number,
-    f: (signal: AbortSignal, progress: Progress) => Promise<T>
-  ): Promise<T> {
-    try {
-      return await this.breaker.run(what, bytes, f)
-    } catch (e) {
-      if (e instanceof ServiceFailure) this.breaker.trip(`the cache service failed: ${e.message}`)
-      throw e
-    }
   }
 
   /** `dir`'s path from the workspace, which must be a slot's. */

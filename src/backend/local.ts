@@ -190,17 +190,17 @@ export async function sweepStages(stageRoot: string): Promise<void> {
 }
 
 /**
- * tar arguments that add `trees` as `<into>/store/<name>/…` straight from the
- * store, so saving costs no staging copy. The rename applies to member names and hard link
+ * tar arguments that add `trees` as `./store/<name>/…` straight from the store, so
+ * saving costs no staging copy. The rename applies to member names and hard link
  * targets, never to symbolic link targets (flag S).
  */
-export async function storeArgs(dir: string, trees?: StoreTrees, into = '.'): Promise<string[]> {
+export async function storeArgs(dir: string, trees?: StoreTrees): Promise<string[]> {
   if (!trees || trees.names.length === 0) return []
   const list = join(dir, '..', `${basename(dir)}.store-list`)
   await writeFile(list, trees.names.join('\n') + '\n')
   return [
     '--transform',
-    `s,^\\([0-9a-z]\\{32\\}-\\),${into}/store/\\1,S`,
+    's,^\\([0-9a-z]\\{32\\}-\\),./store/\\1,S',
     '-C',
     trees.storeDir,
     '--verbatim-files-from',

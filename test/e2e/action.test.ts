@@ -135,8 +135,8 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
     expect(Number(s.outputs['paths-saved'])).toBeLessThan(6) // multi's outputs and .drv, the shell's .drv
   })
 
-  // A 5xx costs each step one call's retries (three tries, 1 s and 2 s apart),
-  // then no more calls: not one per entry. A 429 is not retried.
+  // A 5xx costs each step one @actions/cache call's own retries (about 25 s:
+  // five tries, 3 s apart and growing), then no more calls: not one per entry.
   it.runIf(backend === 'github').each([429, 500])(
     'goes on uncached, with warnings, while the cache service answers %i',
     async status => {
@@ -151,7 +151,7 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
         expect(main.stdout).toMatch(new RegExp(`::warning::.*${status}`))
         expect(post.code).toBe(0)
         expect(post.stdout).toMatch(
-          new RegExp(`::warning::Saving the cache failed: the cache service failed: .*${status}`)
+          /::warning::Saving the cache failed: the cache service (did not store|failed or stalled)/
         )
       } finally {
         service!.failNext(0, 0)
@@ -211,11 +211,9 @@ describe.each(['local', 'github'] as const)('the action on the %s backend', back
         })
         expect(main.code, main.stdout).toBe(0)
         expect(main.stdout).toContain('Hello, world!')
-        // Given up once silent for the stall-timeout; the job then makes no
-        // more calls in this step.
-        expect(main.stdout).toMatch(
-          /::warning::.*the cache service stalled: the restore of \S+ did not finish in \d+ s/
-        )
+        // Given up at the stall-timeout (or by @actions/cache, silent for 5 s);
+        // the job then makes no more calls in this step.
+        expect(main.stdout).toMatch(/::warning::.*the cache service (failed or stalled|stalled:)/)
         expect(main.outputs['cache-hit']).toBe('false')
         expect(post.code, post.stdout).toBe(0)
         expect(post.stdout).toMatch(/Saved snapshot/)

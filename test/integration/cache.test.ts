@@ -254,9 +254,7 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
       const trees = { storeDir, names: ['x-1.0'] }
       const key = `no-lookup-${Date.now()}`
       const first = service!.calls.length
-      const saved = await b.save(dir, key, trees)
-      expect(saved.result).toBe('saved')
-      expect(saved.archiveBytes).toBeGreaterThan(0)
+      expect(await b.save(dir, key, trees)).toEqual({ result: 'saved' })
       expect(service!.calls.slice(first)).toEqual(['CreateCacheEntry', 'FinalizeCacheEntryUpload'])
       const second = service!.calls.length
       expect(await b.save(dir, key, trees)).toEqual({ result: 'exists' })
