@@ -16,7 +16,7 @@ import { startCeph } from '../test/rig/ceph.js'
 import { contextFor, type JobOptions } from '../test/rig/jobs.js'
 import { fileBaseline, s3Baseline, type Baseline } from './baseline.js'
 import { nixOk, storeDir, type World } from '../test/rig/world.js'
-import { machineCode, median, seconds, worlds } from './common.js'
+import { inTurn, machineCode, median, seconds, worlds } from './common.js'
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
@@ -195,15 +195,6 @@ async function main(): Promise<void> {
   } finally {
     await removeAll()
   }
-}
-
-/** Ours then the baseline, or the other way round. */
-async function inTurn(
-  ourFirst: boolean,
-  ours: () => Promise<void>,
-  base: () => Promise<void>
-): Promise<void> {
-  for (const f of ourFirst ? [ours, base] : [base, ours]) await f()
 }
 
 await main()

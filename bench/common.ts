@@ -115,3 +115,12 @@ export function bigSet(rigNixpkgs: string, parts: string[][], more: string[][]):
     ${as.join('\n    ')}
   }`
 }
+
+/** Ours then the baseline, or the other way round (alternate by round). */
+export async function inTurn(
+  ourFirst: boolean,
+  ours: () => Promise<void>,
+  base: () => Promise<void>
+): Promise<void> {
+  for (const f of ourFirst ? [ours, base] : [base, ours]) await f()
+}
