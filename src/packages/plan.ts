@@ -111,11 +111,12 @@ function parts(
   )
   if (n <= 1) return [[...paths]]
   const bins = Array.from({ length: n }, () => ({ paths: [] as string[], size: 0 }))
-  const order = [...paths].sort((a, b) => bytes([b]) - bytes([a]) || (a < b ? -1 : 1))
+  const size = new Map(paths.map(p => [p, bytes([p])]))
+  const order = [...paths].sort((a, b) => size.get(b)! - size.get(a)! || (a < b ? -1 : 1))
   for (const p of order) {
     const bin = bins.reduce((best, b) => (b.size < best.size ? b : best))
     bin.paths.push(p)
-    bin.size += bytes([p])
+    bin.size += size.get(p)!
   }
   return bins.map(b => b.paths.sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1))
 }

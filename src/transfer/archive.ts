@@ -74,7 +74,7 @@ export async function extractArchive(
 }
 
 /** Resolves when `child` exits 0; else rejects with its stderr, cause first. */
-export function exited(
+function exited(
   child: ReturnType<typeof spawn>,
   cmd: string,
   args: readonly string[]
