@@ -16,11 +16,11 @@ import { startCeph } from '../test/rig/ceph.js'
 import { contextFor, type JobOptions } from '../test/rig/jobs.js'
 import { fileBaseline, s3Baseline, type Baseline } from './baseline.js'
 import { nixOk, storeDir, type World } from '../test/rig/world.js'
-import { inTurn, machineCode, median, seconds, worlds } from './common.js'
+import { cpu, inTurn, machineCode, median, seconds, worlds } from './common.js'
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
-const ROUNDS = 7
+const ROUNDS = Number(process.env.ROUNDS ?? 7)
 
 /** ELF files from /usr, up to TARGET bytes. */
 function machineCodeFiles(): string[] {
@@ -59,6 +59,21 @@ async function measure(
     tarX: [] as number[],
     ourRestore: [] as number[]
   }
+  // Busy core-seconds of the machine (the gateway's too) in each measurement.
+  const cores = {
+    tarC: [] as number[],
+    ourSave: [] as number[],
+    tarX: [] as number[],
+    ourRestore: [] as number[]
+  }
+  const timeOf = async (k: keyof typeof times, f: () => Promise<unknown>): Promise<void> => {
+    times[k].push(await seconds(f))
+    cores[k].push(cpu.last)
+  }
+  const fig = (k: keyof typeof times): string =>
+    times[k].length > 0
+      ? `${times[k].at(-1)!.toFixed(2)} s, ${cores[k].at(-1)!.toFixed(2)} cpu-s`
+      : 'next'
   let restoredState: CacheState | undefined
   let restoredWorld: World | undefined
   let opts: JobOptions | undefined
@@ -67,7 +82,7 @@ async function measure(
     const ourFirst = round % 2 === 1
     const name = `base-${round}.tar.zst`
     const baseSave = async (): Promise<void> => {
-      times.tarC.push(await seconds(() => baseline.save(storeDir(src), list, name)))
+      await timeOf('tarC', () => baseline.save(storeDir(src), list, name))
     }
     // A cache of its own each round, so that every save writes everything.
     opts = {
@@ -79,13 +94,11 @@ async function measure(
     const ctx = await contextFor(src, opts)
     const ourSave = async (): Promise<void> => {
       let report: Awaited<ReturnType<typeof saveSnapshot>> | undefined
-      times.ourSave.push(
-        await seconds(async () => {
-          report = await saveSnapshot(ctx, { version: 1, watermark: 0, cacheHit: false })
-        })
-      )
+      await timeOf('ourSave', async () => {
+        report = await saveSnapshot(ctx, { version: 1, watermark: 0, cacheHit: false })
+      })
       console.log(
-        `  round ${round + 1} save: ${describePhases(report!.phases)} (tar -c | zstd: ${times.tarC.at(-1)?.toFixed(2) ?? 'next'} s)`
+        `  round ${round + 1} save: ${fig('ourSave')}: ${describePhases(report!.phases)} (tar -c | zstd: ${fig('tarC')})`
       )
     }
     await inTurn(ourFirst, ourSave, baseSave)
@@ -93,23 +106,21 @@ async function measure(
     const fresh = join((await world()).root, 'extract')
     mkdirSync(fresh)
     const baseRestore = async (): Promise<void> => {
-      times.tarX.push(await seconds(() => baseline.restore(name, fresh)))
+      await timeOf('tarX', () => baseline.restore(name, fresh))
     }
     const dst = await world()
     const dctx = await contextFor(dst, opts)
     const ourRestore = async (): Promise<void> => {
       let restored = 0
       let lastPhases: Phase[] = []
-      times.ourRestore.push(
-        await seconds(async () => {
-          const r = await restoreSnapshot(dctx)
-          restored = r.pathsRestored
-          restoredState = r.state
-          lastPhases = r.phases
-        })
-      )
+      await timeOf('ourRestore', async () => {
+        const r = await restoreSnapshot(dctx)
+        restored = r.pathsRestored
+        restoredState = r.state
+        lastPhases = r.phases
+      })
       console.log(
-        `  round ${round + 1} restore: ${describePhases(lastPhases)} (zstd -d | tar -x: ${times.tarX.at(-1)?.toFixed(2) ?? 'next'} s)`
+        `  round ${round + 1} restore: ${fig('ourRestore')}: ${describePhases(lastPhases)} (zstd -d | tar -x: ${fig('tarX')})`
       )
       if (restored < pathCount)
         throw new Error(`restored ${restored} paths, fewer than ${pathCount}`)
@@ -129,10 +140,10 @@ async function measure(
   const r = median(times.ourRestore) / median(times.tarX)
   const s = median(times.ourSave) / median(times.tarC)
   console.log(
-    `  tar -c | zstd -T0: ${median(times.tarC).toFixed(2)} s; nix-store-cache save: ${median(times.ourSave).toFixed(2)} s`
+    `  tar -c | zstd -T0: ${median(times.tarC).toFixed(2)} s (${median(cores.tarC).toFixed(2)} cpu-s); nix-store-cache save: ${median(times.ourSave).toFixed(2)} s (${median(cores.ourSave).toFixed(2)} cpu-s)`
   )
   console.log(
-    `  zstd -d | tar -x: ${median(times.tarX).toFixed(2)} s; nix-store-cache restore: ${median(times.ourRestore).toFixed(2)} s`
+    `  zstd -d | tar -x: ${median(times.tarX).toFixed(2)} s (${median(cores.tarX).toFixed(2)} cpu-s); nix-store-cache restore: ${median(times.ourRestore).toFixed(2)} s (${median(cores.ourRestore).toFixed(2)} cpu-s)`
   )
   console.log(
     `  delta: ${delta.pathsSaved} paths; save with nothing new: ${emptySave.toFixed(2)} s`
@@ -164,9 +175,11 @@ async function main(): Promise<void> {
     const list = join(src.root, 'names.txt')
     writeFileSync(list, names.join('\n'))
 
-    await measure(world, src, paths.length, list, 'local', fileBaseline(src.root), {})
-    // `npm run bench:cache -- local`: the local backend alone.
-    const ceph = process.argv[2] === 'local' ? undefined : await startCeph()
+    // `npm run bench:cache -- local` (or `-- s3`): that backend alone.
+    const only = process.argv[2]
+    if (only !== 's3')
+      await measure(world, src, paths.length, list, 'local', fileBaseline(src.root), {})
+    const ceph = only === 'local' ? undefined : await startCeph()
     if (ceph)
       try {
         const bucket = await ceph.bucket('bench')
@@ -188,10 +201,11 @@ async function main(): Promise<void> {
       } finally {
         await ceph.stop()
       }
-    const local = results.get('local')!
-    console.log(
-      `cache: restore ${local.r.toFixed(2)}x, save ${local.s.toFixed(2)}x of tar+zstd; delta ${local.deltaBytes} bytes`
-    )
+    const local = results.get('local')
+    if (local)
+      console.log(
+        `cache: restore ${local.r.toFixed(2)}x, save ${local.s.toFixed(2)}x of tar+zstd; delta ${local.deltaBytes} bytes`
+      )
   } finally {
     await removeAll()
   }

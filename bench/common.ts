@@ -1,7 +1,15 @@
 // What the benchmarks share: real machine code from this machine's /usr, and
 // rig worlds removed at the end.
 import { execFileSync } from 'node:child_process'
-import { closeSync, mkdirSync, openSync, readSync, statSync, writeFileSync } from 'node:fs'
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync
+} from 'node:fs'
 import { join } from 'node:path'
 import { makeWorld, removeWorld, type World } from '../test/rig/world.js'
 
@@ -66,8 +74,21 @@ export const median = (xs: number[]): number =>
 export async function seconds(f: () => Promise<unknown>): Promise<number> {
   execFileSync('sync')
   const t = performance.now()
+  const busy = busyCores()
   await f()
+  cpu.last = busyCores() - busy
   return (performance.now() - t) / 1000
+}
+
+/** Core-seconds the whole machine was busy (every process, the rig's too) in the last `seconds`. */
+export const cpu = { last: 0 }
+
+/** Busy core-seconds of the machine since boot (/proc/stat: all but idle and iowait). */
+function busyCores(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
+  const n = ticks.map(Number)
+  const total = n.slice(0, 8).reduce((a, b) => a + b, 0)
+  return (total - n[3]! - n[4]!) / 100 // USER_HZ
 }
 
 /**

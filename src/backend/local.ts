@@ -18,6 +18,7 @@ import { CacheError } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
+import { COMPRESS, DECOMPRESS } from '../transfer/archive.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 import { NEAR } from '../transfer/pool.js'
 
@@ -26,10 +27,6 @@ const SUFFIX = '.tar.zst'
 const MARKS = '.used'
 /** A save writing an archive touches it continuously; one untouched this long is dead. */
 const TMP_MAX_AGE_MS = 60 * 60_000
-// Level 3 is zstd's default: near the best ratio per second. --long would save
-// a few percent but needs the flag to decompress (RIG.md).
-const COMPRESS = 'zstd -T0 -3 -q'
-const DECOMPRESS = 'zstd -d -q'
 
 export class LocalBackend implements Backend {
   readonly name = 'local'

