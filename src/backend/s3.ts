@@ -215,7 +215,10 @@ export class S3Backend implements Backend {
         new PutObjectCommand({
           Bucket: this.config.bucket,
           Key: `${this.config.prefix}${MARKS}${group}`,
-          Body: ''
+          // Said outright: an empty body has no length the SDK can see, and it
+          // would print a warning about streams of unknown length.
+          Body: '',
+          ContentLength: 0
         }),
         { abortSignal }
       )
