@@ -2,6 +2,7 @@
 // check the rest -> move their paths into the store and merge their rows -> the
 // watermark for save. A bad entry is a warning and a cache miss; the store and
 // the database are left as they were.
+import { existsSync } from 'node:fs'
 import { message } from '../errors.js'
 import { NixDb } from '../db/index.js'
 import { timed, type Phase } from '../log.js'
@@ -97,6 +98,16 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   const needed = found.packs.filter(p => p.paths.some(x => !valid.has(x)))
   const used = [...(found.snapshot ? [found.snapshot] : []), ...found.index.values()]
   const marking = markUsed(backend, log, groupsOf(used.map(e => e.key)))
+  // A location without a database gets one from its own Nix while the packs
+  // download, so that nix-portable's first start there hides behind the
+  // transfer. Packs with content-addressed outputs migrate it after (below).
+  const early =
+    needed.length > 0 && !existsSync(ctx.layout.dbFile)
+      ? onLocalDb(ctx, () => timed(phases, 'nix init', () => ctx.initDb(false))).then(
+          () => undefined,
+          (e: unknown) => e
+        )
+      : undefined
   const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid))
   await marking
   const { fetched } = got
@@ -104,8 +115,10 @@ async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreR
   const broken = [...found.broken, ...got.broken, ...got.lost]
 
   try {
-    // Only when the database is missing or lacks tables: then the phase shows
-    // the cost of nix-portable's first start in a new location.
+    const failed = await early
+    if (failed !== undefined) throw failed
+    // Only when the database is still missing or lacks tables: then the phase
+    // shows the cost of nix-portable's first start in a new location.
     await onLocalDb(ctx, () =>
       prepareDb(ctx.layout, fetched, ca => timed(phases, 'nix init', () => ctx.initDb(ca)))
     )
