@@ -1,6 +1,7 @@
 // Archives as streams: `tar -c | zstd` into an upload as it is made, and a
 // download through `zstd -d` into `tar -x` as it arrives; never whole on disk or
-// in memory. The s3 and github backends move their entries this way.
+// in memory. The s3 backend moves its entries this way; local writes files with
+// the same zstd (github's go through @actions/cache, which runs zstd alike).
 import { spawn } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
