@@ -10,9 +10,10 @@ const { parentPort } = require('node:worker_threads')
 const fs = require('node:fs')
 const crypto = require('node:crypto')
 const narHashSync = ${narHashSync.toString()}
+const buf = Buffer.allocUnsafe(1 << 20)
 parentPort.on('message', ({ id, path }) => {
   try {
-    parentPort.postMessage({ id, digest: narHashSync(path, fs, crypto) })
+    parentPort.postMessage({ id, digest: narHashSync(path, fs, crypto, buf) })
   } catch (e) {
     parentPort.postMessage({ id, error: e instanceof Error ? e.message : String(e) })
   }
