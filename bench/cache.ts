@@ -16,7 +16,7 @@ import { startCeph } from '../test/rig/ceph.js'
 import { contextFor, type JobOptions } from '../test/rig/jobs.js'
 import { fileBaseline, s3Baseline, type Baseline } from './baseline.js'
 import { nixOk, storeDir, type World } from '../test/rig/world.js'
-import { cpu, inTurn, machineCode, median, seconds, worlds } from './common.js'
+import { cpu, cpuText, inTurn, machineCode, median, seconds, worlds } from './common.js'
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
@@ -36,6 +36,13 @@ function nixFile(files: string[]): string {
     args = [ "-c" "PATH=/usr/bin:/bin; set -e; n=0; mkdir -p $out/lib; for f in $files; do n=$((n+1)); cp $f $out/lib/$n-$(basename $f); done" ];
   }; in [ ${drvs.join('\n')} ]`
 }
+
+/** Each part's median. */
+const medianCpu = (cs: (typeof cpu)[]): typeof cpu => ({
+  last: median(cs.map(c => c.last)),
+  own: median(cs.map(c => c.own)),
+  tools: median(cs.map(c => c.tools))
+})
 
 const results = new Map<string, { r: number; s: number; deltaBytes: number }>()
 
@@ -61,19 +68,17 @@ async function measure(
   }
   // Busy core-seconds of the machine (the gateway's too) in each measurement.
   const cores = {
-    tarC: [] as number[],
-    ourSave: [] as number[],
-    tarX: [] as number[],
-    ourRestore: [] as number[]
+    tarC: [] as (typeof cpu)[],
+    ourSave: [] as (typeof cpu)[],
+    tarX: [] as (typeof cpu)[],
+    ourRestore: [] as (typeof cpu)[]
   }
   const timeOf = async (k: keyof typeof times, f: () => Promise<unknown>): Promise<void> => {
     times[k].push(await seconds(f))
-    cores[k].push(cpu.last)
+    cores[k].push({ ...cpu })
   }
   const fig = (k: keyof typeof times): string =>
-    times[k].length > 0
-      ? `${times[k].at(-1)!.toFixed(2)} s, ${cores[k].at(-1)!.toFixed(2)} cpu-s`
-      : 'next'
+    times[k].length > 0 ? `${times[k].at(-1)!.toFixed(2)} s, ${cpuText(cores[k].at(-1)!)}` : 'next'
   let restoredState: CacheState | undefined
   let restoredWorld: World | undefined
   let opts: JobOptions | undefined
@@ -140,10 +145,10 @@ async function measure(
   const r = median(times.ourRestore) / median(times.tarX)
   const s = median(times.ourSave) / median(times.tarC)
   console.log(
-    `  tar -c | zstd -T0: ${median(times.tarC).toFixed(2)} s (${median(cores.tarC).toFixed(2)} cpu-s); nix-store-cache save: ${median(times.ourSave).toFixed(2)} s (${median(cores.ourSave).toFixed(2)} cpu-s)`
+    `  tar -c | zstd -T0: ${median(times.tarC).toFixed(2)} s (${cpuText(medianCpu(cores.tarC))}); nix-store-cache save: ${median(times.ourSave).toFixed(2)} s (${cpuText(medianCpu(cores.ourSave))})`
   )
   console.log(
-    `  zstd -d | tar -x: ${median(times.tarX).toFixed(2)} s (${median(cores.tarX).toFixed(2)} cpu-s); nix-store-cache restore: ${median(times.ourRestore).toFixed(2)} s (${median(cores.ourRestore).toFixed(2)} cpu-s)`
+    `  zstd -d | tar -x: ${median(times.tarX).toFixed(2)} s (${cpuText(medianCpu(cores.tarX))}); nix-store-cache restore: ${median(times.ourRestore).toFixed(2)} s (${cpuText(medianCpu(cores.ourRestore))})`
   )
   console.log(
     `  delta: ${delta.pathsSaved} paths; save with nothing new: ${emptySave.toFixed(2)} s`
