@@ -73,41 +73,61 @@ function missReport(ctx: CacheContext, phases: Phase[], broken: string[] = []): 
 }
 
 async function restoreInto(ctx: CacheContext, phases: Phase[]): Promise<RestoreReport> {
-  const { backend, log } = ctx
+  const { backend } = ctx
   await backend.sweep()
   await removeTree(backend.stageRoot)
-  await onLocalDb(ctx, () => repairLocal(ctx.layout, log))
+  await onLocalDb(ctx, () => repairLocal(ctx.layout, ctx.log))
+  // A location without a database gets one from its own Nix while the cache is
+  // looked up and the packs download, so that nix-portable's first start there
+  // hides behind the transfer (after a miss, nix-shell would make it next).
+  // Packs with content-addressed outputs migrate it after the download.
+  const early = existsSync(ctx.layout.dbFile)
+    ? undefined
+    : onLocalDb(ctx, () => timed(phases, 'nix init', () => ctx.initDb(false))).then(
+        () => undefined,
+        (e: unknown) => e
+      )
+  try {
+    return await restoreFound(ctx, phases, early)
+  } finally {
+    await early // the location's Nix never outlives the restore
+  }
+}
+
+/**
+ * The lookup onwards. `early` is the running `nix-store --init` of a location
+ * that had no database (settling to its error, if any); nothing is valid there.
+ */
+async function restoreFound(
+  ctx: CacheContext,
+  phases: Phase[],
+  early: Promise<unknown> | undefined
+): Promise<RestoreReport> {
+  const { backend, log } = ctx
   const found = await timed(phases, 'lookup', () => findPacks(ctx))
   if (found.source === 'none') {
     log.info(
       `Nothing in the cache for ${ctx.keys.dependencies.join(' ')}: no snapshot, no package index entry.`
     )
+    await early // before the watermark is read; a failure is nix-shell's to report
     return missReport(ctx, phases, found.broken)
   }
   const matchedKey = found.snapshot?.key
   log.info(`Restoring from ${describeSource(found)}: ${found.packs.length} pack(s)`)
 
   const valid = new Set(
-    await onLocalDb(ctx, () =>
-      validAmong(
-        ctx.layout,
-        found.packs.flatMap(p => p.paths)
-      )
-    )
+    early
+      ? []
+      : await onLocalDb(ctx, () =>
+          validAmong(
+            ctx.layout,
+            found.packs.flatMap(p => p.paths)
+          )
+        )
   )
   const needed = found.packs.filter(p => p.paths.some(x => !valid.has(x)))
   const used = [...(found.snapshot ? [found.snapshot] : []), ...found.index.values()]
   const marking = markUsed(backend, log, groupsOf(used.map(e => e.key)))
-  // A location without a database gets one from its own Nix while the packs
-  // download, so that nix-portable's first start there hides behind the
-  // transfer. Packs with content-addressed outputs migrate it after (below).
-  const early =
-    needed.length > 0 && !existsSync(ctx.layout.dbFile)
-      ? onLocalDb(ctx, () => timed(phases, 'nix init', () => ctx.initDb(false))).then(
-          () => undefined,
-          (e: unknown) => e
-        )
-      : undefined
   const got = await timed(phases, 'download', () => fetchPacks(ctx, needed, valid))
   await marking
   const { fetched } = got
