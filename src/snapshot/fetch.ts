@@ -50,6 +50,7 @@ export async function fetchPacks(
   valid: ReadonlySet<string>
 ): Promise<FetchOutcome> {
   const pool = new NarPool()
+  if (needed.length > 0) pool.warm()
   try {
     return await fetchWith(ctx, needed, valid, pool)
   } finally {
