@@ -16,14 +16,17 @@ import { chmod, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { GithubBackend } from '../../src/backend/index.js'
 import { startCacheService, type CacheService } from '../rig/cache-service.js'
-import { cli, job, type JobOptions } from '../rig/jobs.js'
+import { restoreSnapshot } from '../../src/snapshot/restore.js'
+import { cli, contextFor, job, RecordingLogger, type JobOptions } from '../rig/jobs.js'
 import { build, dumpDb, requisites } from '../rig/store.js'
 import {
   countBuilds,
+  dbFile,
   makeWorld,
   nixPortable,
   NOBODY,
   removeWorld,
+  storeDir,
   type World
 } from '../rig/world.js'
 
@@ -135,6 +138,39 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(await dumpDb(own, mineClosure)).toEqual(dumpBefore)
     expect(await requisites(own, mine)).toEqual(mineClosure)
     expect((await nixPortable(own, ['nix-store', '--verify', '--check-contents'])).code).toBe(0)
+  })
+
+  it('in a location whose nix-portable cannot start, a hit restores nothing and says why; a miss stays quiet', async () => {
+    const w = await world()
+    // The same nix-portable (the same keys) with a runtime that cannot start
+    // here, as bwrap where user namespaces are off: the location's Nix never
+    // runs, so it never makes the database the restore would merge into.
+    const inputs = { runtime: 'nix' }
+    // Only what the launcher makes as it starts: an empty store folder.
+    const untouched = (): void => {
+      expect(existsSync(dbFile(w))).toBe(false)
+      expect(readdirSync(storeDir(w))).toEqual([])
+    }
+    const log = new RecordingLogger()
+    const hit = await restoreSnapshot(await contextFor(w, { ...opts(), inputs }, log))
+    expect(hit.cacheHit).toBe(false)
+    expect(hit.pathsRestored).toBe(0)
+    expect(log.warnings).toHaveLength(1)
+    expect(log.warnings[0]).toMatch(/database could not be prepared.*not supported by the rig/s)
+    untouched()
+
+    // Any set finds the closest snapshot of a cache that has one: an empty
+    // cache folder for the miss (the test cache service is shared by all).
+    if (backend !== 'local') return
+    const empty = join(w.root, 'empty-cache')
+    mkdirSync(empty)
+    const quiet = new RecordingLogger()
+    const miss = await restoreSnapshot(
+      await contextFor(w, { ...opts(), cacheDir: empty, inputs }, quiet)
+    )
+    expect(miss.source).toBe('none')
+    expect(quiet.warnings).toEqual([]) // nix-shell reports a Nix that cannot start
+    untouched()
   })
 
   it('repairs rows whose folder is gone, and brings those paths back from the cache', async () => {
