@@ -78,13 +78,8 @@ async function fetchWith(
     if (dir) await removeTree(dir)
   }
 
-  // Side by side, the backend's width at a time: each pack through its own
-  // staging slot. Small packs first: their time is mostly round trips, which
-  // then pass while the large ones extract. Started last, a small pack waited
-  // for a slot until the large ones were done, and its round trips left every
-  // core idle at the end.
-  const bySize = [...needed].sort((a, b) => sizeOf(a) - sizeOf(b))
-  const got = await mapLimit(bySize, shapeOf(ctx).width, async (ref, i) => {
+  // Side by side, the backend's width at a time: each pack through its own staging slot.
+  const got = await mapLimit(needed, shapeOf(ctx).width, async (ref, i) => {
     const dir = join(ctx.backend.stageRoot, `pack-${i}`)
     try {
       return { ref, dir, candidate: await download(ctx, ref, dir, valid, pool) }
@@ -153,9 +148,6 @@ async function fetchWith(
   }
   return out
 }
-
-/** A pack's bytes for ordering; unknown (an older entry) counts as large. */
-const sizeOf = (ref: PackRef): number => ref.bytes ?? Number.MAX_SAFE_INTEGER
 
 function brokenText(ref: PackRef, reason: string): string {
   return (

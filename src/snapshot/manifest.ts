@@ -13,11 +13,6 @@ export interface PackRef {
   key: string
   /** Sorted store paths the pack holds. */
   paths: string[]
-  /**
-   * NAR bytes of those paths, as the save that wrote the pack counted them: a
-   * restore starts the small packs first. Absent in older entries.
-   */
-  bytes?: number
 }
 
 export interface Manifest {
@@ -55,13 +50,7 @@ export function parseManifest(data: unknown): Manifest {
       throw new BadManifestError(`snapshot.json: pack ${i} has a bad key`)
     if (!r.paths.every(isStorePath))
       throw new BadManifestError(`snapshot.json: pack ${i} lists a malformed path`)
-    const bytes = r.bytes
-    return {
-      key: r.key,
-      paths: (r.paths as string[]).slice().sort(),
-      // Only an order hint: a wrong value costs time, never correctness.
-      ...(typeof bytes === 'number' && Number.isSafeInteger(bytes) && bytes >= 0 ? { bytes } : {})
-    }
+    return { key: r.key, paths: (r.paths as string[]).slice().sort() }
   })
   const m: Manifest = {
     format: MANIFEST_FORMAT,

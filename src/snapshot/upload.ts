@@ -64,7 +64,7 @@ export async function uploadPack(
       : `Pack ${key} is already in the cache.`
   )
   return {
-    ref: { key, paths: info.paths, bytes: info.bytes },
+    ref: { key, paths: info.paths },
     saved: outcome.result === 'saved',
     bytes: info.bytes,
     ...(outcome.archiveBytes !== undefined ? { archiveBytes: outcome.archiveBytes } : {})

@@ -17,7 +17,6 @@ import { join } from 'node:path'
 import { GithubBackend } from '../../src/backend/index.js'
 import { startCacheService, type CacheService } from '../rig/cache-service.js'
 import { restoreSnapshot } from '../../src/snapshot/restore.js'
-import { packSlot } from '../../src/transfer/pool.js'
 import { cli, contextFor, job, RecordingLogger, type JobOptions } from '../rig/jobs.js'
 import { build, dumpDb, requisites } from '../rig/store.js'
 import {
@@ -115,27 +114,6 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
     expect(added).toHaveLength(3)
     const biggest = Math.max(...before.values())
     for (const k of added) expect(after.get(k)!).toBeLessThan(biggest / 10)
-  })
-
-  it('asks for the small packs first, by the bytes each snapshot names with its packs', async () => {
-    // The snapshot of the test before: the packs it kept, then figlet's small one.
-    const w = await world()
-    const ctx = await contextFor(w, opts(`${DEPS} figlet`))
-    const asked: string[] = []
-    const slotDir = ctx.backend.slotDir.bind(ctx.backend)
-    ctx.backend.slotDir = (slot: string): string => {
-      asked.push(slot)
-      return slotDir(slot)
-    }
-    const r = await restoreSnapshot(ctx)
-    expect(r.cacheHit).toBe(true)
-    const packs = r.state.manifest!.packs
-    expect(packs.length).toBeGreaterThan(1)
-    for (const p of packs) expect(p.bytes).toBeGreaterThan(0)
-    const smallest = packs.reduce((a, b) => (b.bytes! < a.bytes! ? b : a))
-    expect(packs.at(-1)).toBe(smallest) // listed last, asked for first
-    const bySize = [...packs].sort((a, b) => a.bytes! - b.bytes!).map(p => packSlot(p.key))
-    expect(asked.filter(a => a.startsWith('pack-'))).toEqual(bySize)
   })
 
   it("restores into a store whose nix uses SQLite's WAL (Debian's nix)", async () => {
