@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/rig/global-setup.ts'],
     // Integration tests build real store paths with nix and start real servers.
     testTimeout: 120_000,
     hookTimeout: 120_000,

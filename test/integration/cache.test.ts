@@ -324,8 +324,8 @@ describe.each(['local', 'github'] as const)('the %s backend', backend => {
 
 describe('many packs', () => {
   it('saves one compacted pack past eight, which restores whole', async () => {
-    const worlds: World[] = []
-    const cacheDir = join((await makeWorld()).root, 'cache')
+    const worlds: World[] = [await makeWorld()]
+    const cacheDir = join(worlds[0]!.root, 'cache')
     try {
       let deps = 'hello'
       let last

@@ -100,7 +100,8 @@ export function cliRuntime(): { node: string; cli: string } {
     const dist = join(ROOT, 'dist')
     if (!existsSync(join(dist, 'cli', 'index.js')))
       throw new Error('dist/cli is missing: run `npm run bundle`')
-    cliDir = mkdtempSync(join(tmpdir(), 'nsc-cli-'))
+    // In the run's own folder (test/rig/global-setup.ts), which goes at its end.
+    cliDir = mkdtempSync(join(process.env.NSC_RUN_DIR ?? tmpdir(), 'nsc-cli-'))
     chmodSync(cliDir, 0o755)
     cpSync(dist, join(cliDir, 'dist'), { recursive: true })
     cpSync(process.execPath, join(cliDir, 'node'))
