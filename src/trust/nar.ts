@@ -23,16 +23,15 @@ export interface NarDigest {
 }
 
 /**
- * `root`'s NAR digest. `buf` is the staging buffer (1 MiB is plenty): a caller
- * hashing many paths passes the same one each time, as a fresh megabyte per
- * path kept the garbage collector busy (measured: 16% more CPU over 607 files
- * of 640 MB).
+ * `root`'s NAR digest. `buf` is the staging buffer (1 MiB is plenty), the same
+ * for every path a worker hashes: a fresh megabyte per path kept the garbage
+ * collector busy (measured: 16% more CPU over 607 files of 640 MB).
  */
 export function narHashSync(
   root: string,
   fs: typeof Fs,
   crypto: typeof Crypto,
-  buf: Buffer = Buffer.allocUnsafe(1 << 20)
+  buf: Buffer
 ): NarDigest {
   const hash = crypto.createHash('sha256')
   // Everything goes through the staging buffer, file contents read straight into
