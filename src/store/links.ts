@@ -5,9 +5,9 @@
 // `bin/rel -> up/../../../etc` is /etc, whatever the string `bin/rel` says.)
 // Absolute links (`bin/sh -> /bin/sh`) are the package's business, as in Nix.
 import { lstatSync, readlinkSync } from 'node:fs'
-import { join, posix } from 'node:path'
+import { readdir, readlink } from 'node:fs/promises'
+import { join, posix, relative } from 'node:path'
 import { STORE_DIR } from '../db/index.js'
-import { run } from '../exec.js'
 
 const MAX_HOPS = 40 // as Linux's ELOOP
 
@@ -17,23 +17,21 @@ export interface Link {
   target: string
 }
 
-/** Every link in a pack's store folder, never following one (a loop must not hang us). */
+/**
+ * Every link in a pack's store folder, never following one (a loop must not
+ * hang us). Read in this process: a `find` per pack cost a fork of this whole
+ * process, which blocks its event loop for milliseconds (more as memory grows).
+ */
 export async function listLinks(packStore: string): Promise<Link[]> {
-  const out = await run('find', [
-    packStore,
-    '-mindepth',
-    '1',
-    '-type',
-    'l',
-    '-printf',
-    '%P\\0%l\\0'
-  ])
-  const fields = out.split('\0')
-  const links: Link[] = []
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    links.push({ path: `${STORE_DIR}/${fields[i]}`, target: fields[i + 1]! })
-  }
-  return links
+  const entries = await readdir(packStore, { recursive: true, withFileTypes: true })
+  return Promise.all(
+    entries
+      .filter(e => e.isSymbolicLink())
+      .map(async e => {
+        const rel = relative(packStore, join(e.parentPath, e.name))
+        return { path: `${STORE_DIR}/${rel}`, target: await readlink(join(packStore, rel)) }
+      })
+  )
 }
 
 /**

@@ -1,5 +1,8 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { escapingLink, type Link } from '../../src/store/links.js'
+import { escapingLink, listLinks, type Link } from '../../src/store/links.js'
 
 const P = '/nix/store/00000000000000000000000000000000-p'
 const link = (path: string, target: string): Link => ({ path: `${P}/${path}`, target })
@@ -32,5 +35,35 @@ describe('escapingLink', () => {
     ]
   ] as const)('%s', (_, links, resolved) => {
     expect(escapingLink(links, undefined)?.resolved).toBe(resolved)
+  })
+})
+
+describe('listLinks', () => {
+  it('finds every link at any depth with its target, following none', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nsc-links-'))
+    try {
+      const p = join(root, '00000000000000000000000000000000-p')
+      mkdirSync(join(p, 'share', 'doc'), { recursive: true })
+      writeFileSync(join(p, 'share', 'doc', 'README'), 'x')
+      symlinkSync('../share/doc/README', join(p, 'share', 'readme'))
+      symlinkSync('/bin/sh', join(p, 'sh'))
+      symlinkSync('share', join(p, 'to-dir')) // followed, README would show twice
+      symlinkSync('loop-b', join(p, 'loop-a'))
+      symlinkSync('loop-a', join(p, 'loop-b'))
+      symlinkSync('../../../etc', join(p, 'share', 'doc', 'up'))
+      const found = (await listLinks(root)).sort((a, b) => a.path.localeCompare(b.path))
+      expect(found).toEqual(
+        [
+          link('loop-a', 'loop-b'),
+          link('loop-b', 'loop-a'),
+          link('sh', '/bin/sh'),
+          link('share/doc/up', '../../../etc'),
+          link('share/readme', '../share/doc/README'),
+          link('to-dir', 'share')
+        ].sort((a, b) => a.path.localeCompare(b.path))
+      )
+    } finally {
+      rmSync(root, { recursive: true })
+    }
   })
 })
