@@ -16,7 +16,7 @@ import { startCeph } from '../test/rig/ceph.js'
 import { contextFor, type JobOptions } from '../test/rig/jobs.js'
 import { fileBaseline, s3Baseline, type Baseline } from './baseline.js'
 import { nixOk, storeDir, type World } from '../test/rig/world.js'
-import { cpu, cpuText, inTurn, machineCode, median, seconds, worlds } from './common.js'
+import { cpu, cpuText, inTurn, machineCode, median, medianCpu, seconds, worlds } from './common.js'
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
@@ -36,13 +36,6 @@ function nixFile(files: string[]): string {
     args = [ "-c" "PATH=/usr/bin:/bin; set -e; n=0; mkdir -p $out/lib; for f in $files; do n=$((n+1)); cp $f $out/lib/$n-$(basename $f); done" ];
   }; in [ ${drvs.join('\n')} ]`
 }
-
-/** Each part's median. */
-const medianCpu = (cs: (typeof cpu)[]): typeof cpu => ({
-  last: median(cs.map(c => c.last)),
-  own: median(cs.map(c => c.own)),
-  tools: median(cs.map(c => c.tools))
-})
 
 const results = new Map<string, { r: number; s: number; deltaBytes: number }>()
 

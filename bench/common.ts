@@ -91,6 +91,13 @@ export async function seconds(f: () => Promise<unknown>): Promise<number> {
  */
 export const cpu = { last: 0, own: 0, tools: 0 }
 
+/** Each part's median. */
+export const medianCpu = (cs: (typeof cpu)[]): typeof cpu => ({
+  last: median(cs.map(c => c.last)),
+  own: median(cs.map(c => c.own)),
+  tools: median(cs.map(c => c.tools))
+})
+
 /** `cpu` as `2.17 cpu-s (node 1.02, tools 0.80, rest 0.35)`. */
 export function cpuText(c: { last: number; own: number; tools: number }): string {
   const rest = c.last - c.own - c.tools

@@ -6,7 +6,9 @@
 // eight libraries), and eight jobs that each add a package (`a1`, then `a1 a2`,
 // …: an eight-pack snapshot).
 // Every restore is into a fresh location; times are medians of five, ours and
-// plain @actions/cache taking turns at going first.
+// plain @actions/cache taking turns at going first. Core-seconds beside each:
+// `rest` is the rig's (Azurite and the link proxy serve every byte on the same
+// two cores, where a runner has GitHub's servers do it).
 import * as cache from '@actions/cache'
 import { join } from 'node:path'
 import { describePhases } from '../src/report-text.js'
@@ -15,11 +17,38 @@ import { saveSnapshot } from '../src/snapshot/save.js'
 import { startCacheService, type CacheService } from '../test/rig/cache-service.js'
 import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
 import { nixOk, type World } from '../test/rig/world.js'
-import { benchWorlds, inTurn, machineCode, median, seconds, worlds } from './common.js'
+import {
+  benchWorlds,
+  cpu,
+  cpuText,
+  inTurn,
+  machineCode,
+  median,
+  medianCpu,
+  seconds,
+  worlds
+} from './common.js'
 
 const MB = 1024 * 1024
 const LINK = { rttMs: 100, uploadBytesPerSecond: 150e6, downloadBytesPerSecond: 150e6 }
 const ROUNDS = 5
+
+type Cores = (typeof cpu)[]
+
+/** How long `f` takes, in seconds; its core-seconds go onto `cores`. */
+async function measured(cores: Cores, f: () => Promise<unknown>): Promise<number> {
+  const s = await seconds(f)
+  cores.push({ ...cpu })
+  return s
+}
+
+/** `2.03 s (3.61 cpu-s (node …))`: the last of `times` and of `cores`. */
+const lastText = (times: number[], cores: Cores): string =>
+  `${times.at(-1)!.toFixed(2)} s (${cpuText(cores.at(-1)!)})`
+
+/** The medians of `times` and of `cores`. */
+const medianText = (times: number[], cores: Cores): string =>
+  `${median(times).toFixed(2)} s (${cpuText(medianCpu(cores))})`
 
 /**
  * Ours into `w`: @actions/cache extracts into GITHUB_WORKSPACE, which the plain
@@ -45,22 +74,31 @@ async function main(): Promise<void> {
 
     // Plain @actions/cache of the whole .nix-portable folder, as a user would write it.
     let plainKeys = 0
-    const plainSave = async (w: World): Promise<{ s: number; key: string }> => {
+    const plainSave = async (w: World, cores: Cores = []): Promise<{ s: number; key: string }> => {
       const key = `plain-${++plainKeys}`
       process.chdir(w.workspace)
-      const s = await seconds(() => cache.saveCache([join(w.location, '.nix-portable')], key))
+      const s = await measured(cores, () =>
+        cache.saveCache([join(w.location, '.nix-portable')], key)
+      )
       return { s, key }
     }
-    const plainRestore = async (from: World, key: string): Promise<number> => {
+    const plainRestore = async (from: World, key: string, cores: Cores): Promise<number> => {
       const w = await fresh()
       process.chdir(w.workspace)
       // The same path string as the save (paths outside the workspace are absolute).
-      return seconds(() => cache.restoreCache([join(from.location, '.nix-portable')], key))
+      return measured(cores, () => cache.restoreCache([join(from.location, '.nix-portable')], key))
     }
 
     // One pack: a cold job for `big`, its save timed beside plain @actions/cache's.
     const saves: number[] = []
     const plainSaves: number[] = []
+    const cores = {
+      save: [] as Cores,
+      plainSave: [] as Cores,
+      r1: [] as Cores,
+      plainR1: [] as Cores
+    }
+    const cores8 = { r8: [] as Cores, plainR8: [] as Cores }
     let bigWorld: World | undefined
     let plainBigKey = ''
     for (let round = 0; round < ROUNDS; round++) {
@@ -77,15 +115,17 @@ async function main(): Promise<void> {
       await inTurn(
         round % 2 === 0,
         async () =>
-          void saves.push(await seconds(async () => (sr = await saveSnapshot(ctx, cold)))),
-        async () => void (p = await plainSave(w))
+          void saves.push(
+            await measured(cores.save, async () => (sr = await saveSnapshot(ctx, cold)))
+          ),
+        async () => void (p = await plainSave(w, cores.plainSave))
       )
       console.log(`  round ${round + 1} save phases: ${describePhases(sr!.phases)}`)
       plainSaves.push(p!.s)
       bigWorld = w
       plainBigKey = p!.key
       console.log(
-        `  round ${round + 1} save: ours ${saves.at(-1)!.toFixed(2)} s, @actions/cache ${p!.s.toFixed(2)} s`
+        `  round ${round + 1} save: ours ${lastText(saves, cores.save)}, @actions/cache ${lastText(plainSaves, cores.plainSave)}`
       )
     }
     const r1: number[] = []
@@ -96,11 +136,12 @@ async function main(): Promise<void> {
       let r: Awaited<ReturnType<typeof restoreSnapshot>> | undefined
       await inTurn(
         round % 2 === 0,
-        async () => void r1.push(await seconds(async () => (r = await restoreIn(w, ctx)))),
-        async () => void plainR1.push(await plainRestore(bigWorld!, plainBigKey))
+        async () =>
+          void r1.push(await measured(cores.r1, async () => (r = await restoreIn(w, ctx)))),
+        async () => void plainR1.push(await plainRestore(bigWorld!, plainBigKey, cores.plainR1))
       )
       console.log(
-        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${r1.at(-1)!.toFixed(2)} s (${describePhases(r!.phases)}), @actions/cache ${plainR1.at(-1)!.toFixed(2)} s`
+        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${lastText(r1, cores.r1)}: ${describePhases(r!.phases)}; @actions/cache ${lastText(plainR1, cores.plainR1)}`
       )
     }
 
@@ -121,16 +162,26 @@ async function main(): Promise<void> {
       let r: Awaited<ReturnType<typeof restoreSnapshot>> | undefined
       await inTurn(
         round % 2 === 0,
-        async () => void r8.push(await seconds(async () => (r = await restoreIn(w, ctx)))),
-        async () => void plainR8.push(await plainRestore(last!, plainEight.key))
+        async () =>
+          void r8.push(await measured(cores8.r8, async () => (r = await restoreIn(w, ctx)))),
+        async () => void plainR8.push(await plainRestore(last!, plainEight.key, cores8.plainR8))
       )
       console.log(
-        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${r8.at(-1)!.toFixed(2)} s (${describePhases(r!.phases)}), @actions/cache ${plainR8.at(-1)!.toFixed(2)} s`
+        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${lastText(r8, cores8.r8)}: ${describePhases(r!.phases)}; @actions/cache ${lastText(plainR8, cores8.plainR8)}`
       )
     }
     const s = median(saves) / median(plainSaves)
     const one = median(r1) / median(plainR1)
     const many = median(r8) / median(plainR8)
+    console.log(
+      `  medians: save: ours ${medianText(saves, cores.save)}, @actions/cache ${medianText(plainSaves, cores.plainSave)}`
+    )
+    console.log(
+      `  restore (1 pack): ours ${medianText(r1, cores.r1)}, @actions/cache ${medianText(plainR1, cores.plainR1)}`
+    )
+    console.log(
+      `  restore (8 packs): ours ${medianText(r8, cores8.r8)}, @actions/cache ${medianText(plainR8, cores8.plainR8)}`
+    )
     console.log(
       `link: ${LINK.rttMs} ms round trip, ${LINK.uploadBytesPerSecond / 1e6} MB/s each way`
     )
