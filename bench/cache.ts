@@ -16,7 +16,17 @@ import { startCeph } from '../test/rig/ceph.js'
 import { contextFor, type JobOptions } from '../test/rig/jobs.js'
 import { fileBaseline, s3Baseline, type Baseline } from './baseline.js'
 import { nixOk, storeDir, type World } from '../test/rig/world.js'
-import { cpu, cpuText, inTurn, machineCode, median, medianCpu, seconds, worlds } from './common.js'
+import {
+  inTurn,
+  lastText,
+  machineCode,
+  measured,
+  median,
+  medianText,
+  seconds,
+  worlds,
+  type Cores
+} from './common.js'
 
 const TARGET = 320 * 1024 * 1024
 const PACKAGES = 300
@@ -61,17 +71,16 @@ async function measure(
   }
   // Busy core-seconds of the machine (the gateway's too) in each measurement.
   const cores = {
-    tarC: [] as (typeof cpu)[],
-    ourSave: [] as (typeof cpu)[],
-    tarX: [] as (typeof cpu)[],
-    ourRestore: [] as (typeof cpu)[]
+    tarC: [] as Cores,
+    ourSave: [] as Cores,
+    tarX: [] as Cores,
+    ourRestore: [] as Cores
   }
   const timeOf = async (k: keyof typeof times, f: () => Promise<unknown>): Promise<void> => {
-    times[k].push(await seconds(f))
-    cores[k].push({ ...cpu })
+    await measured(times[k], cores[k], f)
   }
   const fig = (k: keyof typeof times): string =>
-    times[k].length > 0 ? `${times[k].at(-1)!.toFixed(2)} s, ${cpuText(cores[k].at(-1)!)}` : 'next'
+    times[k].length > 0 ? lastText(times[k], cores[k]) : 'next'
   let restoredState: CacheState | undefined
   let restoredWorld: World | undefined
   let opts: JobOptions | undefined
@@ -138,10 +147,10 @@ async function measure(
   const r = median(times.ourRestore) / median(times.tarX)
   const s = median(times.ourSave) / median(times.tarC)
   console.log(
-    `  tar -c | zstd -T0: ${median(times.tarC).toFixed(2)} s (${cpuText(medianCpu(cores.tarC))}); nix-store-cache save: ${median(times.ourSave).toFixed(2)} s (${cpuText(medianCpu(cores.ourSave))})`
+    `  tar -c | zstd -T0: ${medianText(times.tarC, cores.tarC)}; nix-store-cache save: ${medianText(times.ourSave, cores.ourSave)}`
   )
   console.log(
-    `  zstd -d | tar -x: ${median(times.tarX).toFixed(2)} s (${cpuText(medianCpu(cores.tarX))}); nix-store-cache restore: ${median(times.ourRestore).toFixed(2)} s (${cpuText(medianCpu(cores.ourRestore))})`
+    `  zstd -d | tar -x: ${medianText(times.tarX, cores.tarX)}; nix-store-cache restore: ${medianText(times.ourRestore, cores.ourRestore)}`
   )
   console.log(
     `  delta: ${delta.pathsSaved} paths; save with nothing new: ${emptySave.toFixed(2)} s`

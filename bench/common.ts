@@ -91,15 +91,37 @@ export async function seconds(f: () => Promise<unknown>): Promise<number> {
  */
 export const cpu = { last: 0, own: 0, tools: 0 }
 
+export type Cores = (typeof cpu)[]
+
 /** Each part's median. */
-export const medianCpu = (cs: (typeof cpu)[]): typeof cpu => ({
+const medianCpu = (cs: Cores): typeof cpu => ({
   last: median(cs.map(c => c.last)),
   own: median(cs.map(c => c.own)),
   tools: median(cs.map(c => c.tools))
 })
 
+/** How long `f` takes, in seconds (pushed onto `times`); its core-seconds go onto `cores`. */
+export async function measured(
+  times: number[],
+  cores: Cores,
+  f: () => Promise<unknown>
+): Promise<number> {
+  const s = await seconds(f)
+  times.push(s)
+  cores.push({ ...cpu })
+  return s
+}
+
+/** `2.03 s (3.61 cpu-s (node …))`: the last of `times` and of `cores`. */
+export const lastText = (times: number[], cores: Cores): string =>
+  `${times.at(-1)!.toFixed(2)} s (${cpuText(cores.at(-1)!)})`
+
+/** The same, of the medians. */
+export const medianText = (times: number[], cores: Cores): string =>
+  `${median(times).toFixed(2)} s (${cpuText(medianCpu(cores))})`
+
 /** `cpu` as `2.17 cpu-s (node 1.02, tools 0.80, rest 0.35)`. */
-export function cpuText(c: { last: number; own: number; tools: number }): string {
+function cpuText(c: { last: number; own: number; tools: number }): string {
   const rest = c.last - c.own - c.tools
   return `${c.last.toFixed(2)} cpu-s (node ${c.own.toFixed(2)}, tools ${c.tools.toFixed(2)}, rest ${rest.toFixed(2)})`
 }

@@ -19,14 +19,14 @@ import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
 import { nixOk, type World } from '../test/rig/world.js'
 import {
   benchWorlds,
-  cpu,
-  cpuText,
   inTurn,
+  lastText,
   machineCode,
+  measured,
   median,
-  medianCpu,
-  seconds,
-  worlds
+  medianText,
+  worlds,
+  type Cores
 } from './common.js'
 
 const MB = 1024 * 1024
@@ -40,23 +40,6 @@ const write = process.stdout.write.bind(process.stdout) as (...a: unknown[]) => 
 process.stdout.write = ((chunk: unknown, ...rest: unknown[]) =>
   (typeof chunk === 'string' && chunk.startsWith('::')) ||
   write(chunk, ...rest)) as typeof process.stdout.write
-
-type Cores = (typeof cpu)[]
-
-/** How long `f` takes, in seconds; its core-seconds go onto `cores`. */
-async function measured(cores: Cores, f: () => Promise<unknown>): Promise<number> {
-  const s = await seconds(f)
-  cores.push({ ...cpu })
-  return s
-}
-
-/** `2.03 s (3.61 cpu-s (node …))`: the last of `times` and of `cores`. */
-const lastText = (times: number[], cores: Cores): string =>
-  `${times.at(-1)!.toFixed(2)} s (${cpuText(cores.at(-1)!)})`
-
-/** The medians of `times` and of `cores`. */
-const medianText = (times: number[], cores: Cores): string =>
-  `${median(times).toFixed(2)} s (${cpuText(medianCpu(cores))})`
 
 /**
  * Ours into `w`: @actions/cache extracts into GITHUB_WORKSPACE, which the plain
@@ -82,19 +65,30 @@ async function main(): Promise<void> {
 
     // Plain @actions/cache of the whole .nix-portable folder, as a user would write it.
     let plainKeys = 0
-    const plainSave = async (w: World, cores: Cores = []): Promise<{ s: number; key: string }> => {
+    const plainSave = async (
+      w: World,
+      times: number[] = [],
+      cores: Cores = []
+    ): Promise<{ s: number; key: string }> => {
       const key = `plain-${++plainKeys}`
       process.chdir(w.workspace)
-      const s = await measured(cores, () =>
+      const s = await measured(times, cores, () =>
         cache.saveCache([join(w.location, '.nix-portable')], key)
       )
       return { s, key }
     }
-    const plainRestore = async (from: World, key: string, cores: Cores): Promise<number> => {
+    const plainRestore = async (
+      from: World,
+      key: string,
+      times: number[],
+      cores: Cores
+    ): Promise<number> => {
       const w = await fresh()
       process.chdir(w.workspace)
       // The same path string as the save (paths outside the workspace are absolute).
-      return measured(cores, () => cache.restoreCache([join(from.location, '.nix-portable')], key))
+      return measured(times, cores, () =>
+        cache.restoreCache([join(from.location, '.nix-portable')], key)
+      )
     }
 
     // One pack: a cold job for `big`, its save timed beside plain @actions/cache's.
@@ -104,9 +98,10 @@ async function main(): Promise<void> {
       save: [] as Cores,
       plainSave: [] as Cores,
       r1: [] as Cores,
-      plainR1: [] as Cores
+      plainR1: [] as Cores,
+      r8: [] as Cores,
+      plainR8: [] as Cores
     }
-    const cores8 = { r8: [] as Cores, plainR8: [] as Cores }
     let bigWorld: World | undefined
     let plainBigKey = ''
     for (let round = 0; round < ROUNDS; round++) {
@@ -123,13 +118,14 @@ async function main(): Promise<void> {
       await inTurn(
         round % 2 === 0,
         async () =>
-          void saves.push(
-            await measured(cores.save, async () => (sr = await saveSnapshot(ctx, cold)))
-          ),
-        async () => void (p = await plainSave(w, cores.plainSave))
+          void (await measured(
+            saves,
+            cores.save,
+            async () => (sr = await saveSnapshot(ctx, cold))
+          )),
+        async () => void (p = await plainSave(w, plainSaves, cores.plainSave))
       )
       console.log(`  round ${round + 1} save phases: ${describePhases(sr!.phases)}`)
-      plainSaves.push(p!.s)
       bigWorld = w
       plainBigKey = p!.key
       console.log(
@@ -144,9 +140,8 @@ async function main(): Promise<void> {
       let r: Awaited<ReturnType<typeof restoreSnapshot>> | undefined
       await inTurn(
         round % 2 === 0,
-        async () =>
-          void r1.push(await measured(cores.r1, async () => (r = await restoreIn(w, ctx)))),
-        async () => void plainR1.push(await plainRestore(bigWorld!, plainBigKey, cores.plainR1))
+        async () => void (await measured(r1, cores.r1, async () => (r = await restoreIn(w, ctx)))),
+        async () => void (await plainRestore(bigWorld!, plainBigKey, plainR1, cores.plainR1))
       )
       console.log(
         `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${lastText(r1, cores.r1)}: ${describePhases(r!.phases)}; @actions/cache ${lastText(plainR1, cores.plainR1)}`
@@ -170,12 +165,11 @@ async function main(): Promise<void> {
       let r: Awaited<ReturnType<typeof restoreSnapshot>> | undefined
       await inTurn(
         round % 2 === 0,
-        async () =>
-          void r8.push(await measured(cores8.r8, async () => (r = await restoreIn(w, ctx)))),
-        async () => void plainR8.push(await plainRestore(last!, plainEight.key, cores8.plainR8))
+        async () => void (await measured(r8, cores.r8, async () => (r = await restoreIn(w, ctx)))),
+        async () => void (await plainRestore(last!, plainEight.key, plainR8, cores.plainR8))
       )
       console.log(
-        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${lastText(r8, cores8.r8)}: ${describePhases(r!.phases)}; @actions/cache ${lastText(plainR8, cores8.plainR8)}`
+        `  round ${round + 1} restore, ${r!.packsFetched} pack(s): ours ${lastText(r8, cores.r8)}: ${describePhases(r!.phases)}; @actions/cache ${lastText(plainR8, cores.plainR8)}`
       )
     }
     const s = median(saves) / median(plainSaves)
@@ -188,7 +182,7 @@ async function main(): Promise<void> {
       `  restore (1 pack): ours ${medianText(r1, cores.r1)}, @actions/cache ${medianText(plainR1, cores.plainR1)}`
     )
     console.log(
-      `  restore (8 packs): ours ${medianText(r8, cores8.r8)}, @actions/cache ${medianText(plainR8, cores8.plainR8)}`
+      `  restore (8 packs): ours ${medianText(r8, cores.r8)}, @actions/cache ${medianText(plainR8, cores.plainR8)}`
     )
     console.log(
       `link: ${LINK.rttMs} ms round trip, ${LINK.uploadBytesPerSecond / 1e6} MB/s each way`

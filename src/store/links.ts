@@ -28,8 +28,8 @@ export async function listLinks(packStore: string): Promise<Link[]> {
     entries
       .filter(e => e.isSymbolicLink())
       .map(async e => {
-        const rel = relative(packStore, join(e.parentPath, e.name))
-        return { path: `${STORE_DIR}/${rel}`, target: await readlink(join(packStore, rel)) }
+        const full = join(e.parentPath, e.name)
+        return { path: `${STORE_DIR}/${relative(packStore, full)}`, target: await readlink(full) }
       })
   )
 }

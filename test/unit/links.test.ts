@@ -47,7 +47,7 @@ describe('listLinks', () => {
       writeFileSync(join(p, 'share', 'doc', 'README'), 'x')
       symlinkSync('../share/doc/README', join(p, 'share', 'readme'))
       symlinkSync('/bin/sh', join(p, 'sh'))
-      symlinkSync('share', join(p, 'to-dir')) // followed, README would show twice
+      symlinkSync('share', join(p, 'to-dir')) // were it followed, share's links would show twice
       symlinkSync('loop-b', join(p, 'loop-a'))
       symlinkSync('loop-a', join(p, 'loop-b'))
       symlinkSync('../../../etc', join(p, 'share', 'doc', 'up'))
