@@ -39,10 +39,11 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
 export function failure(
   cmd: string,
   args: readonly string[],
-  code: number,
+  /** The exit code, or the signal that ended it. */
+  code: number | NodeJS.Signals,
   stderr: string
 ): string {
   const cause = stderr.trim().split('\n').filter(Boolean).slice(-5).join('; ') || 'no message'
   const line = `${cmd} ${args.slice(0, 4).join(' ')}${args.length > 4 ? ' …' : ''}`
-  return `${cause} (${line}: exit ${code})`
+  return `${cause} (${line}: ${typeof code === 'number' ? `exit ${code}` : `killed by ${code}`})`
 }

@@ -51,8 +51,13 @@ export function createArchive(tarArgs: readonly string[], signal: AbortSignal): 
 }
 
 /**
- * Streams a compressed archive from `body` through zstd into `tar -x -f -
+ * Streams a compressed archive from `body` through `zstd -d` into `tar -x -f -
  * <args>`; `progress` is called as bytes arrive, `signal` stops it all.
+ *
+ * zstd and tar run side by side, zstd's output piped straight into tar: with
+ * `--use-compress-program` and an archive on stdin, tar forks a child that only
+ * copies the archive to zstd in 10 KiB records (measured on 740 MB of /usr/lib:
+ * 0.4-0.8 core-seconds and 0.3-0.5 s more). Each exit is checked on its own.
  */
 export async function extractArchive(
   body: Readable,
@@ -60,21 +65,51 @@ export async function extractArchive(
   signal: AbortSignal,
   progress: Progress
 ): Promise<void> {
-  const args = ['--use-compress-program', DECOMPRESS, '-x', '-f', '-', ...tarArgs]
-  const tar = spawn('tar', args, { stdio: ['pipe', 'ignore', 'pipe'] })
-  const done = exited(tar, 'tar', args)
+  const zArgs = DECOMPRESS.split(' ').slice(1)
+  const zstd = spawn('zstd', zArgs, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const args = ['-x', '-f', '-', ...tarArgs]
+  const tar = spawn('tar', args, { stdio: [zstd.stdout, 'ignore', 'pipe'] })
+  // tar holds the read end now; without ours open, zstd's writes fail if tar quits.
+  zstd.stdout.destroy()
+  const kill = (): void => {
+    zstd.kill()
+    tar.kill()
+  }
+  signal.addEventListener('abort', kill, { once: true })
   // A listener beside the pipe, not a stage in it: one hop less per chunk.
   body.on('data', () => progress())
-  try {
-    await Promise.all([pipeline(body, tar.stdin, { signal }), done])
-  } catch (e) {
-    tar.kill()
-    body.destroy()
-    throw e
-  }
+  // Each step ends on its own when another fails (EOF, a closed pipe), so all
+  // are waited for, and the cause is reported, not what it caused further on:
+  // the transfer failing, zstd on a cut or corrupt archive, tar.
+  const steps = await Promise.allSettled([
+    pipeline(body, zstd.stdin, { signal }),
+    exited(zstd, 'zstd', zArgs),
+    exited(tar, 'tar', args)
+  ])
+  signal.removeEventListener('abort', kill)
+  const failed = steps.flatMap(s => (s.status === 'rejected' ? [s.reason as unknown] : []))
+  if (failed.length > 0) throw failed.find(e => !consequence(e)) ?? failed[0]
 }
 
-/** Resolves when `child` exits 0; else rejects with its stderr, cause first. */
+/**
+ * A step that failed only because the next one had quit: the transfer's pipe
+ * into zstd closed, or zstd could not write to tar (killed by SIGPIPE, or it
+ * said so).
+ */
+function consequence(e: unknown): boolean {
+  const { code, signal } = e as { code?: unknown; signal?: unknown }
+  return (
+    code === 'EPIPE' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    signal === 'SIGPIPE' ||
+    /^zstd: error 70 : Write error/.test(e instanceof Error ? e.message : '')
+  )
+}
+
+/**
+ * Resolves when `child` exits 0; else rejects with its stderr, cause first, and
+ * the signal that ended it, if one did.
+ */
 function exited(
   child: ReturnType<typeof spawn>,
   cmd: string,
@@ -84,8 +119,12 @@ function exited(
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   return new Promise((resolve, reject) => {
     child.on('error', reject)
-    child.on('close', code =>
-      code === 0 ? resolve() : reject(new Error(failure(cmd, args, code ?? 1, stderr)))
-    )
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve()
+      else
+        reject(
+          Object.assign(new Error(failure(cmd, args, code ?? signal ?? 1, stderr)), { signal })
+        )
+    })
   })
 }
