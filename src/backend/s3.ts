@@ -14,12 +14,16 @@ import {
   type _Object
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { mkdir } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { S3Config } from '../config.js'
-import { CacheError } from '../errors.js'
+import { CacheError, message } from '../errors.js'
+import { removeTree } from '../store/fsops.js'
+import { which } from '../which.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { createArchive, extractArchive } from '../transfer/archive.js'
+import { curlGet } from '../transfer/curl.js'
 import { Breaker, type Progress } from '../transfer/breaker.js'
 import { storeArgs, sweepStages } from './local.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
@@ -39,14 +43,19 @@ export class S3Backend implements Backend {
   readonly canReplace = true
   private readonly client: S3Client
   private readonly breaker: Breaker
+  /** curl's path, found at the first restore; undefined: the SDK streams alone. */
+  private curl: Promise<string | undefined>
 
   constructor(
     readonly config: S3Config,
     readonly stageRoot: string,
     /** Input `stall-timeout`: a silent request is retried after it, a call given up past its deadline. */
-    stallMs = 60_000
+    stallMs = 60_000,
+    /** curl to download with (see fetch); false: the SDK alone. */
+    curl: string | false = 'curl'
   ) {
     this.breaker = new Breaker(stallMs)
+    this.curl = curl === false ? Promise.resolve(undefined) : which(curl).catch(() => undefined)
     this.client = new S3Client({
       region: config.region,
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
@@ -79,20 +88,53 @@ export class S3Backend implements Backend {
     prefixes: readonly string[]
   ): Promise<string | undefined> {
     return this.guard(`the restore of ${primaryKey}`, 0, async (signal, progress) => {
+      await mkdir(dir, { recursive: true })
       // Packs are asked for by their exact key: one GET, no listing. Snapshot
       // and index lookups are by prefix (ending in `-`): straight to the listing.
-      let body = primaryKey.endsWith('-') ? undefined : await this.get(primaryKey, signal)
-      let key: string | undefined = primaryKey
-      if (!body) {
-        key = await this.newest([primaryKey, ...prefixes], signal)
-        if (key === undefined) return undefined
-        body = await this.get(key, signal)
-        if (!body) return undefined // deleted between the listing and the GET
+      if (!primaryKey.endsWith('-') && (await this.fetch(primaryKey, dir, signal, progress))) {
+        return primaryKey
       }
-      await mkdir(dir, { recursive: true })
-      await extractArchive(body, ['-C', dir], signal, progress)
-      return key
+      const key = await this.newest([primaryKey, ...prefixes], signal)
+      if (key === undefined) return undefined
+      // Deleted between the listing and the GET: a miss.
+      return (await this.fetch(key, dir, signal, progress)) ? key : undefined
     })
+  }
+
+  /**
+   * Extracts object `key` into `dir`; false when there is no such object. curl
+   * fetches it when this machine has curl; whatever curl meets (a missing
+   * object, a refusal, a certificate it does not trust), the SDK asks again and
+   * says what it is, and once curl failed other than with an HTTP error, the
+   * SDK fetches the rest alone.
+   */
+  private async fetch(
+    key: string,
+    dir: string,
+    signal: AbortSignal,
+    progress: Progress
+  ): Promise<boolean> {
+    const curl = await this.curl
+    if (curl) {
+      try {
+        const url = await getSignedUrl(
+          this.client,
+          new GetObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }),
+          { expiresIn: 300 }
+        )
+        await extractArchive(curlGet(curl, url, progress), ['-C', dir], signal, progress)
+        return true
+      } catch (e) {
+        if (signal.aborted || (e as { cmd?: unknown }).cmd !== curl) throw e
+        if (!/^curl: \(22\)/m.test(message(e))) this.curl = Promise.resolve(undefined)
+        await removeTree(dir)
+        await mkdir(dir, { recursive: true })
+      }
+    }
+    const body = await this.get(key, signal)
+    if (!body) return false
+    await extractArchive(body, ['-C', dir], signal, progress)
+    return true
   }
 
   async save(

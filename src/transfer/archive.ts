@@ -2,8 +2,8 @@
 // download through `zstd -d` into `tar -x` as it arrives; never whole on disk or
 // in memory. The s3 backend moves its entries this way; local writes files with
 // the same zstd (github's go through @actions/cache, which runs zstd alike).
-import { spawn } from 'node:child_process'
-import type { Readable } from 'node:stream'
+import { ChildProcess, spawn, type ChildProcessByStdio } from 'node:child_process'
+import type { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { failure } from '../exec.js'
 import type { Progress } from './breaker.js'
@@ -51,8 +51,11 @@ export function createArchive(tarArgs: readonly string[], signal: AbortSignal): 
 }
 
 /**
- * Streams a compressed archive from `body` through `zstd -d` into `tar -x -f -
- * <args>`; `progress` is called as bytes arrive, `signal` stops it all.
+ * Streams a compressed archive through `zstd -d` into `tar -x -f - <args>`, from
+ * `source`: a stream, or a program writing it to its stdout (curl), whose
+ * output goes to zstd without passing through this process. For a stream,
+ * `progress` is called as bytes arrive (a program's caller reports its own);
+ * `signal` stops it all.
  *
  * zstd and tar run side by side, zstd's output piped straight into tar: with
  * `--use-compress-program` and an archive on stdin, tar forks a child that only
@@ -60,29 +63,41 @@ export function createArchive(tarArgs: readonly string[], signal: AbortSignal): 
  * 0.4-0.8 core-seconds and 0.3-0.5 s more). Each exit is checked on its own.
  */
 export async function extractArchive(
-  body: Readable,
+  source: Readable | ChildProcess,
   tarArgs: readonly string[],
   signal: AbortSignal,
   progress: Progress
 ): Promise<void> {
+  const program = source instanceof ChildProcess ? source : undefined
   const zArgs = DECOMPRESS.split(' ').slice(1)
-  const zstd = spawn('zstd', zArgs, { stdio: ['pipe', 'pipe', 'pipe'] })
+  const zstd = spawn('zstd', zArgs, {
+    stdio: [program?.stdout ?? 'pipe', 'pipe', 'pipe']
+  }) as ChildProcessByStdio<Writable | null, Readable, Readable>
   const args = ['-x', '-f', '-', ...tarArgs]
   const tar = spawn('tar', args, { stdio: [zstd.stdout, 'ignore', 'pipe'] })
-  // tar holds the read end now; without ours open, zstd's writes fail if tar quits.
+  // The next program holds each read end now; without ours open, a writer
+  // whose reader quit fails at once instead of filling a pipe no one reads.
+  program?.stdout?.destroy()
   zstd.stdout.destroy()
   const kill = (): void => {
+    program?.kill()
     zstd.kill()
     tar.kill()
   }
   signal.addEventListener('abort', kill, { once: true })
-  // A listener beside the pipe, not a stage in it: one hop less per chunk.
-  body.on('data', () => progress())
+  let fed: Promise<void>
+  if (program) fed = exited(program, program.spawnfile, program.spawnargs.slice(1))
+  else {
+    const body = source as Readable
+    // A listener beside the pipe, not a stage in it: one hop less per chunk.
+    body.on('data', () => progress())
+    fed = pipeline(body, zstd.stdin!, { signal })
+  }
   // Each step ends on its own when another fails (EOF, a closed pipe), so all
   // are waited for, and the cause is reported, not what it caused further on:
   // the transfer failing, zstd on a cut or corrupt archive, tar.
   const steps = await Promise.allSettled([
-    pipeline(body, zstd.stdin, { signal }),
+    fed,
     exited(zstd, 'zstd', zArgs),
     exited(tar, 'tar', args)
   ])
@@ -92,38 +107,38 @@ export async function extractArchive(
 }
 
 /**
- * A step that failed only because the next one had quit: the transfer's pipe
- * into zstd closed, or zstd could not write to tar (killed by SIGPIPE, or it
- * said so).
+ * A step that failed only because the next one had quit: its output closed
+ * under it (the transfer's pipe, zstd's writes, killed by SIGPIPE), or it said
+ * so (zstd's write error, curl's exit 23).
  */
 function consequence(e: unknown): boolean {
   const { code, signal } = e as { code?: unknown; signal?: unknown }
+  const text = e instanceof Error ? e.message : ''
   return (
     code === 'EPIPE' ||
     code === 'ERR_STREAM_PREMATURE_CLOSE' ||
     signal === 'SIGPIPE' ||
-    /^zstd: error 70 : Write error/.test(e instanceof Error ? e.message : '')
+    /^zstd: error 70 : Write error/.test(text) ||
+    /^curl: \(23\)/m.test(text)
   )
 }
 
 /**
- * Resolves when `child` exits 0; else rejects with its stderr, cause first, and
- * the signal that ended it, if one did.
+ * Resolves when `child` exits 0; else rejects with its stderr, cause first, the
+ * command (`cmd`) and the signal that ended it, if one did.
  */
-function exited(
-  child: ReturnType<typeof spawn>,
-  cmd: string,
-  args: readonly string[]
-): Promise<void> {
+function exited(child: ChildProcess, cmd: string, args: readonly string[]): Promise<void> {
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   return new Promise((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code, signal) => {
+      // A progress meter rewrites its line with \r: only what it last said counts.
+      const said = stderr.replace(/[^\n]*\r(?=[^\n])/g, '')
       if (code === 0) resolve()
       else
         reject(
-          Object.assign(new Error(failure(cmd, args, code ?? signal ?? 1, stderr)), { signal })
+          Object.assign(new Error(failure(cmd, args, code ?? signal ?? 1, said)), { signal, cmd })
         )
     })
   })

@@ -5,6 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ListObjectsV2Command } from '@aws-sdk/client-s3'
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { S3Backend } from '../../src/backend/s3.js'
 import { cli, cliRuntime, type JobOptions } from '../rig/jobs.js'
 import { startCeph, type Ceph } from '../rig/ceph.js'
 import { startLink } from '../rig/link.js'
@@ -253,4 +257,65 @@ describe('the s3 backend on a Ceph gateway', () => {
     },
     60_000
   )
+
+  describe('downloads: curl straight into zstd, the SDK when curl is missing or fails', () => {
+    let env: NodeJS.ProcessEnv
+    beforeAll(() => {
+      env = { ...process.env }
+      Object.assign(process.env, ceph.env) // the SDK's default chain, in this process
+    })
+    afterAll(() => {
+      process.env = env
+    })
+    const backend = async (curl: string | false): Promise<S3Backend> => {
+      const config = {
+        bucket,
+        prefix: 'downloads/',
+        endpoint: ceph.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true
+      }
+      return new S3Backend(config, join((await world()).root, 'stage'), 60_000, curl)
+    }
+    const tree = async (): Promise<string> => {
+      const dir = join((await world()).root, 'src')
+      mkdirSync(join(dir, 'sub'), { recursive: true })
+      writeFileSync(join(dir, 'sub', 'data'), randomBytes(5_000_000))
+      writeFileSync(join(dir, 'small'), 'hello\n')
+      return dir
+    }
+    const same = (a: string, b: string): void => {
+      for (const f of ['small', 'sub/data'])
+        expect(readFileSync(join(b, f)).equals(readFileSync(join(a, f))), f).toBe(true)
+    }
+
+    /** curl, logging each exit code to `log`. */
+    const loggedCurl = async (log: string): Promise<string> => {
+      const path = join((await world()).root, 'curl')
+      writeFileSync(path, `#!/bin/sh\ncurl "$@"; rc=$?; echo $rc >> ${log}; exit $rc\n`, {
+        mode: 0o755
+      })
+      return path
+    }
+
+    it.each([
+      ['curl', 'logged'],
+      ['the SDK alone', false],
+      ['the SDK after curl fails', '/bin/false']
+    ] as const)('%s: the tree saved, file for file; a missing key is a miss', async (_, use) => {
+      const src = await tree()
+      const log = join(src, '..', 'curl.log')
+      const curl = use === 'logged' ? await loggedCurl(log) : use
+      const b = await backend(curl)
+      const key = `entry-${randomBytes(4).toString('hex')}`
+      expect((await b.save(src, key)).result).toBe('saved')
+      const into = join((await world()).root, 'into')
+      expect(await b.restore(into, key, [])).toBe(key)
+      same(src, into)
+      // By prefix, through the listing, then the same download.
+      const again = join((await world()).root, 'again')
+      expect(await b.restore(again, 'entry-', [])).toMatch(/^entry-/)
+      expect(await b.restore(join((await world()).root, 'none'), `${key}-gone`, [])).toBe(undefined)
+    })
+  })
 })
