@@ -316,6 +316,8 @@ describe('the s3 backend on a Ceph gateway', () => {
       const again = join((await world()).root, 'again')
       expect(await b.restore(again, 'entry-', [])).toMatch(/^entry-/)
       expect(await b.restore(join((await world()).root, 'none'), `${key}-gone`, [])).toBe(undefined)
+      // curl fetched both, and met the missing one as an HTTP error (22).
+      if (use === 'logged') expect(readFileSync(log, 'utf8')).toBe('0\n0\n22\n')
     })
   })
 })
