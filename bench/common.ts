@@ -69,10 +69,12 @@ export const median = (xs: number[]): number =>
 
 /**
  * How long `f` takes, in seconds. Each measurement starts with no dirty pages
- * left by the one before it, or it would pay for the previous one's writeback.
+ * left by the one before it, or it would pay for the previous one's writeback,
+ * and on a quiet machine (quiet()).
  */
 export async function seconds(f: () => Promise<unknown>): Promise<number> {
   execFileSync('sync')
+  await quiet()
   const t = performance.now()
   const busy = busyCores()
   const [own, tools] = processCores()
@@ -138,6 +140,22 @@ function processCores(): [number, number] {
 }
 
 /** Busy core-seconds of the machine since boot (/proc/stat: all but idle and iowait). */
+/**
+ * Waits, up to 20 s, until the machine is all but idle (under a fifth of a
+ * core busy over 250 ms): a Ceph gateway just started keeps both cores busy
+ * for a while with work of its own (7-8 core-seconds in a save's 2-5 s, seen
+ * as `rest`), which would land on whichever measurement runs then.
+ */
+async function quiet(): Promise<void> {
+  const until = performance.now() + 20_000
+  while (performance.now() < until) {
+    const b = busyCores()
+    await new Promise(resolve => setTimeout(resolve, 250))
+    if (busyCores() - b < 0.05) return
+  }
+  console.log('  (the machine stayed busy for 20 s: measuring anyway)')
+}
+
 function busyCores(): number {
   const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
   const n = ticks.map(Number)
