@@ -131,7 +131,7 @@ function exited(child: ChildProcess, cmd: string, args: readonly string[]): Prom
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   return new Promise((resolve, reject) => {
-    child.on('error', reject)
+    child.on('error', e => reject(Object.assign(e, { cmd })))
     child.on('close', (code, signal) => {
       // A progress meter rewrites its line with \r: only what it last said counts.
       const said = stderr.replace(/[^\n]*\r(?=[^\n])/g, '')

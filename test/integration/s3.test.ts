@@ -298,14 +298,23 @@ describe('the s3 backend on a Ceph gateway', () => {
       return path
     }
 
+    /** An executable whose interpreter is missing: spawning it fails (ENOENT). */
+    const unstartable = async (): Promise<string> => {
+      const path = join((await world()).root, 'curl')
+      writeFileSync(path, '#!/nonexistent/sh\n', { mode: 0o755 })
+      return path
+    }
+
     it.each([
       ['curl', 'logged'],
       ['the SDK alone', false],
-      ['the SDK after curl fails', '/bin/false']
+      ['the SDK after curl fails', '/bin/false'],
+      ['the SDK when curl cannot start', 'unstartable']
     ] as const)('%s: the tree saved, file for file; a missing key is a miss', async (_, use) => {
       const src = await tree()
       const log = join(src, '..', 'curl.log')
-      const curl = use === 'logged' ? await loggedCurl(log) : use
+      const curl =
+        use === 'logged' ? await loggedCurl(log) : use === 'unstartable' ? await unstartable() : use
       const b = await backend(curl)
       const key = `entry-${randomBytes(4).toString('hex')}`
       expect((await b.save(src, key)).result).toBe('saved')
