@@ -139,7 +139,6 @@ function processCores(): [number, number] {
   return [(f[11]! + f[12]!) / 100, (f[13]! + f[14]!) / 100]
 }
 
-/** Busy core-seconds of the machine since boot (/proc/stat: all but idle and iowait). */
 /**
  * Waits, up to 20 s, until the machine is all but idle (under a fifth of a
  * core busy over 250 ms): a Ceph gateway just started keeps both cores busy
@@ -156,6 +155,7 @@ async function quiet(): Promise<void> {
   console.log('  (the machine stayed busy for 20 s: measuring anyway)')
 }
 
+/** Busy core-seconds of the machine since boot (/proc/stat: all but idle and iowait). */
 function busyCores(): number {
   const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/)
   const n = ticks.map(Number)

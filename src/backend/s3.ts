@@ -18,7 +18,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { mkdir } from 'node:fs/promises'
 import type { Readable } from 'node:stream'
 import type { S3Config } from '../config.js'
-import { CacheError, message } from '../errors.js'
+import { CacheError } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import { which } from '../which.js'
 import type { StoreTrees } from '../store/pack-dir.js'
@@ -88,7 +88,6 @@ export class S3Backend implements Backend {
     prefixes: readonly string[]
   ): Promise<string | undefined> {
     return this.guard(`the restore of ${primaryKey}`, 0, async (signal, progress) => {
-      await mkdir(dir, { recursive: true })
       // Packs are asked for by their exact key: one GET, no listing. Snapshot
       // and index lookups are by prefix (ending in `-`): straight to the listing.
       if (!primaryKey.endsWith('-') && (await this.fetch(primaryKey, dir, signal, progress))) {
@@ -102,11 +101,11 @@ export class S3Backend implements Backend {
   }
 
   /**
-   * Extracts object `key` into `dir`; false when there is no such object. curl
-   * fetches it when this machine has curl; whatever curl meets (a missing
-   * object, a refusal, a certificate it does not trust), the SDK asks again and
-   * says what it is, and once curl failed other than with an HTTP error, the
-   * SDK fetches the rest alone.
+   * Extracts object `key` into `dir` (made here); false when there is no such
+   * object. curl fetches it when this machine has curl; whatever curl meets (a
+   * missing object, a refusal, a certificate it does not trust), the SDK asks
+   * again and says what it is, and once curl failed other than with an HTTP
+   * error, the SDK fetches the rest alone.
    */
   private async fetch(
     key: string,
@@ -114,6 +113,7 @@ export class S3Backend implements Backend {
     signal: AbortSignal,
     progress: Progress
   ): Promise<boolean> {
+    await mkdir(dir, { recursive: true })
     const curl = await this.curl
     if (curl) {
       try {
@@ -125,8 +125,10 @@ export class S3Backend implements Backend {
         await extractArchive(curlGet(curl, url, progress), ['-C', dir], signal, progress)
         return true
       } catch (e) {
-        if (signal.aborted || (e as { cmd?: unknown }).cmd !== curl) throw e
-        if (!/^curl: \(22\)/m.test(message(e))) this.curl = Promise.resolve(undefined)
+        const { cmd, exitCode } = e as { cmd?: unknown; exitCode?: unknown }
+        if (signal.aborted || cmd !== curl) throw e
+        // Exit 22 is an HTTP error (--fail): the object's, not curl's.
+        if (exitCode !== 22) this.curl = Promise.resolve(undefined)
         await removeTree(dir)
         await mkdir(dir, { recursive: true })
       }

@@ -125,7 +125,7 @@ function consequence(e: unknown): boolean {
 
 /**
  * Resolves when `child` exits 0; else rejects with its stderr, cause first, the
- * command (`cmd`) and the signal that ended it, if one did.
+ * command (`cmd`), and its exit code (`exitCode`) or the signal that ended it.
  */
 function exited(child: ChildProcess, cmd: string, args: readonly string[]): Promise<void> {
   let stderr = ''
@@ -138,7 +138,11 @@ function exited(child: ChildProcess, cmd: string, args: readonly string[]): Prom
       if (code === 0) resolve()
       else
         reject(
-          Object.assign(new Error(failure(cmd, args, code ?? signal ?? 1, said)), { signal, cmd })
+          Object.assign(new Error(failure(cmd, args, code ?? signal ?? 1, said)), {
+            exitCode: code,
+            signal,
+            cmd
+          })
         )
     })
   })
