@@ -17,6 +17,7 @@ import { contextFor, type JobOptions } from '../test/rig/jobs.js'
 import { fileBaseline, s3Baseline, type Baseline } from './baseline.js'
 import { nixOk, storeDir, type World } from '../test/rig/world.js'
 import {
+  floorText,
   inTurn,
   lastText,
   machineCode,
@@ -151,6 +152,9 @@ async function measure(
   )
   console.log(
     `  zstd -d | tar -x: ${medianText(times.tarX, cores.tarX)}; nix-store-cache restore: ${medianText(times.ourRestore, cores.ourRestore)}`
+  )
+  console.log(
+    `  ours at best: restore ${floorText(cores.ourRestore, times.tarX)}, save ${floorText(cores.ourSave, times.tarC)}`
   )
   console.log(
     `  delta: ${delta.pathsSaved} paths; save with nothing new: ${emptySave.toFixed(2)} s`

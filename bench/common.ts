@@ -10,6 +10,7 @@ import {
   statSync,
   writeFileSync
 } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { makeWorld, removeWorld, type World } from '../test/rig/world.js'
 
@@ -121,6 +122,18 @@ export const lastText = (times: number[], cores: Cores): string =>
 /** The same, of the medians. */
 export const medianText = (times: number[], cores: Cores): string =>
   `${median(times).toFixed(2)} s (${cpuText(medianCpu(cores))})`
+
+/**
+ * `floor 1.31x (2.62 cpu-s on 2 cores)`: the least `times`' median could be,
+ * as a ratio of `base`'s median, had every core been busy with it all along
+ * (the whole machine's core-seconds, the rig's servers' too, as they share
+ * them). A target below it needs less work, not better scheduling.
+ */
+export function floorText(cores: Cores, base: number[]): string {
+  const cpuS = median(cores.map(c => c.last))
+  const n = availableParallelism()
+  return `floor ${(cpuS / n / median(base)).toFixed(2)}x (${cpuS.toFixed(2)} cpu-s on ${n} cores)`
+}
 
 /** `cpu` as `2.17 cpu-s (node 1.02, tools 0.80, rest 0.35)`. */
 function cpuText(c: { last: number; own: number; tools: number }): string {

@@ -19,6 +19,7 @@ import { contextFor, job, type JobOptions } from '../test/rig/jobs.js'
 import { nixOk, type World } from '../test/rig/world.js'
 import {
   benchWorlds,
+  floorText,
   inTurn,
   lastText,
   machineCode,
@@ -183,6 +184,9 @@ async function main(): Promise<void> {
     )
     console.log(
       `  restore (8 packs): ours ${medianText(r8, cores.r8)}, @actions/cache ${medianText(plainR8, cores.plainR8)}`
+    )
+    console.log(
+      `  ours at best: save ${floorText(cores.save, plainSaves)}, restore ${floorText(cores.r1, plainR1)} (1 pack), ${floorText(cores.r8, plainR8)} (8 packs)`
     )
     console.log(
       `link: ${LINK.rttMs} ms round trip, ${LINK.uploadBytesPerSecond / 1e6} MB/s each way`
