@@ -18,7 +18,7 @@ import { CacheError } from '../errors.js'
 import { removeTree } from '../store/fsops.js'
 import type { StoreTrees } from '../store/pack-dir.js'
 import { run } from '../exec.js'
-import { COMPRESS, DECOMPRESS } from '../transfer/archive.js'
+import { compressCommand, DECOMPRESS } from '../transfer/archive.js'
 import type { Backend, SaveOptions, SaveOutcome, Stored } from './types.js'
 import { NEAR } from '../transfer/pool.js'
 
@@ -83,7 +83,7 @@ export class LocalBackend implements Backend {
     try {
       await run('tar', [
         '--use-compress-program',
-        COMPRESS,
+        compressCommand(o.threads),
         '-cf',
         tmp,
         '-C',

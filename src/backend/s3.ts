@@ -149,7 +149,11 @@ export class S3Backend implements Backend {
       // A pack's key names its paths: asking first can spare a whole upload.
       // Snapshot and index keys are new every time: asking would be a wasted call.
       if (trees && !o.replace && (await this.exists(key, signal))) return { result: 'exists' }
-      const archive = createArchive(['-C', dir, '.', ...(await storeArgs(dir, trees))], signal)
+      const archive = createArchive(
+        ['-C', dir, '.', ...(await storeArgs(dir, trees))],
+        signal,
+        o.threads
+      )
       const upload = new Upload({
         client: this.client,
         params: { Bucket: this.config.bucket, Key: this.objectKey(key), Body: archive.stream },

@@ -67,6 +67,8 @@ export interface SaveOptions {
   replace?: boolean
   /** The bytes staged, for the transfer's deadline (input `stall-timeout`). */
   bytes?: number
+  /** zstd threads, where the backend compresses (local, s3); default: one a core. */
+  threads?: number
 }
 
 export interface SaveOutcome {

@@ -16,7 +16,7 @@ import { shapeOf, type CacheContext, type CacheState } from '../snapshot/context
 import { indexSlot, readEntry, writeEntry, type Entry } from '../snapshot/entries.js'
 import { MANIFEST_FORMAT, type Manifest, type PackRef } from '../snapshot/manifest.js'
 import { uploadPack, type Uploaded } from '../snapshot/upload.js'
-import { mapLimit } from '../transfer/pool.js'
+import { compressThreads, mapLimit } from '../transfer/pool.js'
 import { packsFor, type PackPlan } from './plan.js'
 import { markUsed } from '../retention/marks.js'
 
@@ -69,8 +69,8 @@ export async function publish(
 ): Promise<Published> {
   const broken = new Set(state.broken ?? [])
   const uploaded: Uploaded[] = []
-  const up = async (paths: readonly string[]): Promise<PackRef> => {
-    const u = await uploadPack(ctx, phases, paths, broken)
+  const up = async (paths: readonly string[], threads: number): Promise<PackRef> => {
+    const u = await uploadPack(ctx, phases, paths, broken, threads)
     uploaded.push(u)
     return u.ref
   }
@@ -83,8 +83,10 @@ export async function publish(
     ...plan.keep.map(p => p.key),
     ...groups.map(g => packKey(ctx.keys, g))
   ])
-  const { width } = shapeOf(ctx)
-  const refs = await mapLimit(groups, width, g => up(g))
+  const { width, saveWidth = width } = shapeOf(ctx)
+  // Each zstd gets its share of the cores: a lone pack all of them.
+  const threads = compressThreads(Math.min(saveWidth, groups.length))
+  const refs = await mapLimit(groups, saveWidth, g => up(g, threads))
   const replaced = new Map<string, PackRef[]>()
   const named: PackRef[] = [...plan.keep]
   plan.splits.forEach((s, i) => {

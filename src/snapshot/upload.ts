@@ -22,12 +22,13 @@ export interface Uploaded {
   archiveBytes?: number
 }
 
-/** Stages and uploads one pack of `paths`. */
+/** Stages and uploads one pack of `paths`, compressed on `threads` threads where the backend compresses. */
 export async function uploadPack(
   ctx: CacheContext,
   phases: Phase[],
   paths: readonly string[],
-  broken: ReadonlySet<string>
+  broken: ReadonlySet<string>,
+  threads?: number
 ): Promise<Uploaded> {
   const { backend, layout: lay, log } = ctx
   let key = packKey(ctx.keys, paths)
@@ -42,7 +43,7 @@ export async function uploadPack(
   phases.at(-1)!.bytes = info.bytes
   const trees = { storeDir: lay.storeDir, names: info.paths.map(baseName) }
   let outcome = await timed(phases, 'upload pack', () =>
-    backend.save(dir, key, trees, { bytes: info.bytes })
+    backend.save(dir, key, trees, { bytes: info.bytes, threads })
   )
   if (outcome.result === 'exists' && broken.has(key)) {
     // The restore found this entry broken or could not get it: replace it where
@@ -50,7 +51,7 @@ export async function uploadPack(
     const old = key
     if (!backend.canReplace) key = healedPackKey(key)
     outcome = await timed(phases, 'upload pack', () =>
-      backend.save(dir, key, trees, { replace: backend.canReplace, bytes: info.bytes })
+      backend.save(dir, key, trees, { replace: backend.canReplace, bytes: info.bytes, threads })
     )
     log.info(
       `Pack ${old} was broken or unreadable when restored: ` +

@@ -4,11 +4,12 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { extractArchive } from '../../src/transfer/archive.js'
+import { createArchive, extractArchive } from '../../src/transfer/archive.js'
+import { compressThreads } from '../../src/transfer/pool.js'
 
 let root: string
 let archive: Buffer
@@ -103,5 +104,38 @@ describe('extractArchive', () => {
     const done = extract(stalled, target(), stop.signal)
     setTimeout(() => stop.abort(), 200)
     await expect(done).rejects.toThrow(/abort/i)
+  })
+})
+
+describe('createArchive', () => {
+  it.each([undefined, 1, 2])(
+    'on %s zstd thread(s): what it makes extracts file for file',
+    async threads => {
+      const made = createArchive(
+        ['-C', join(root, 'src'), '.'],
+        new AbortController().signal,
+        threads
+      )
+      const chunks: Buffer[] = []
+      made.stream.on('data', (c: Buffer) => chunks.push(c))
+      await made.done
+      const bytes = Buffer.concat(chunks)
+      expect(made.bytes()).toBe(bytes.length)
+      const dir = target()
+      await extract(body(bytes), dir)
+      expect(readFileSync(join(dir, 'sub', 'big'))).toEqual(
+        readFileSync(join(root, 'src', 'sub', 'big'))
+      )
+      expect(readFileSync(join(dir, 'small'), 'utf8')).toBe('hello\n')
+    }
+  )
+
+  it('shares the cores out among the archives made at once, one thread each at least', () => {
+    const cores = availableParallelism()
+    expect(compressThreads(1)).toBe(cores)
+    expect(compressThreads(cores)).toBe(1)
+    expect(compressThreads(cores * 3)).toBe(1)
+    expect(compressThreads(0)).toBe(cores)
+    if (cores >= 4) expect(compressThreads(2)).toBe(Math.floor(cores / 2))
   })
 })
