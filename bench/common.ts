@@ -130,7 +130,7 @@ export const medianText = (times: number[], cores: Cores): string =>
  * them). A target below it needs less work, not better scheduling.
  */
 export function floorText(cores: Cores, base: number[]): string {
-  const cpuS = median(cores.map(c => c.last))
+  const cpuS = medianCpu(cores).last
   const n = availableParallelism()
   return `floor ${(cpuS / n / median(base)).toFixed(2)}x (${cpuS.toFixed(2)} cpu-s on ${n} cores)`
 }
